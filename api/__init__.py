@@ -1,0 +1,1 @@
+"""HTTP layer only: settings, app factory with lifespan, routers, error mapping."""

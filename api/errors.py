@@ -1,0 +1,89 @@
+"""Map every failure to an OpenAI-style JSON error body: ``{"error": {message, type, param, code}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from creative.engine import EngineNotReadyError
+from creative.errors import CreativeInputError, validation_error_info
+from creative.schema import ErrorInfo
+
+logger = logging.getLogger(__name__)
+
+_HTTP_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "service_unavailable",
+}
+
+
+def error_response(status: int, info: ErrorInfo, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error response in the OpenAI shape."""
+    return JSONResponse({"error": info.model_dump()}, status_code=status, headers=headers)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError | ValidationError)
+    if isinstance(exc, RequestValidationError):
+        first = exc.errors()[0]
+        loc = tuple(part for part in first.get("loc", ()) if part != "body")
+        param = ".".join(str(p) for p in loc) or None
+        kind = first.get("type", "")
+        code = {
+            "missing": "missing_field",
+            "extra_forbidden": "unknown_field",
+            "json_invalid": "invalid_json",
+        }
+        info = ErrorInfo(
+            message=f"{param or 'body'}: {first.get('msg', 'invalid value')}",
+            param=param,
+            code=code.get(kind, "invalid_value"),
+        )
+    else:
+        info = validation_error_info(exc)
+    return error_response(400, info)
+
+
+async def _creative_input(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CreativeInputError)
+    return error_response(400, exc.info)
+
+
+async def _not_ready(_: Request, exc: Exception) -> JSONResponse:
+    info = ErrorInfo(message=str(exc), type="service_unavailable", code="engine_not_ready")
+    return error_response(503, info, headers={"Retry-After": "5"})
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    info = ErrorInfo(
+        message=str(exc.detail),
+        type=_HTTP_TYPES.get(exc.status_code, "invalid_request_error"),
+        code=None,
+    )
+    return error_response(exc.status_code, info, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return error_response(500, ErrorInfo(message="internal error", type="server_error", code="internal"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(ValidationError, _validation)
+    app.add_exception_handler(CreativeInputError, _creative_input)
+    app.add_exception_handler(EngineNotReadyError, _not_ready)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

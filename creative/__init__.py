@@ -1,0 +1,1 @@
+"""Write personalized ad copy with an LLM served by vLLM: placements, prompts, checks and repair."""

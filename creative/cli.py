@@ -1,0 +1,173 @@
+"""``python -m creative generate``: write ranked ad copy for every row of a JSONL file, in input order."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from creative.rows import RowHandler, run_row
+from creative.settings import Settings
+
+logger = logging.getLogger("creative.cli")
+
+
+@dataclass
+class RunSummary:
+    """What a generate run did, printed at the end and returned for benchmarks."""
+
+    rows: int = 0
+    errors: int = 0
+    variants: int = 0
+    valid_first_try: int = 0
+    candidates: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+    error_codes: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Count one output record."""
+        self.rows += 1
+        if "error" in record:
+            self.errors += 1
+            self.error_codes[record["error"].get("code") or "error"] += 1
+            return
+        stats = record["stats"]
+        self.variants += stats["returned"]
+        self.valid_first_try += stats["valid_first_try"]
+        self.candidates += stats["returned"] + stats["rejected"]
+        self.output_tokens += record["usage"]["completion_tokens"]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly figures, with rates."""
+        secs = max(self.seconds, 1e-9)
+        return {
+            "rows": self.rows,
+            "errors": self.errors,
+            "error_codes": dict(self.error_codes),
+            "variants": self.variants,
+            "candidates": self.candidates,
+            "valid_first_try_rate": round(self.valid_first_try / self.candidates, 4)
+            if self.candidates
+            else None,
+            "seconds": round(self.seconds, 3),
+            "variants_per_s": round(self.variants / secs, 3),
+            "output_tokens_per_s": round(self.output_tokens / secs, 1),
+        }
+
+
+def _rows(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def count_rows(path: Path) -> int:
+    """Non-blank lines in ``path`` (for the progress bar)."""
+    return sum(1 for _ in _rows(path))
+
+
+async def generate_file(
+    input_path: Path,
+    output_path: Path,
+    handler: RowHandler,
+    concurrency: int,
+    progress: bool = True,
+) -> RunSummary:
+    """Run every row through ``handler`` with bounded concurrency; write records in input order.
+
+    The output is written to ``<output>.partial`` and renamed when complete, so a crash never leaves a
+    file that looks finished.
+    """
+    summary = RunSummary()
+    started = time.perf_counter()
+    semaphore = asyncio.Semaphore(concurrency)
+    window: collections.deque[asyncio.Task[dict[str, Any]]] = collections.deque()
+    partial = output_path.with_name(output_path.name + ".partial")
+    run_id = f"{os.getpid()}-{int(time.time())}"
+
+    async def guarded(row: int, line: str) -> dict[str, Any]:
+        async with semaphore:
+            return await run_row(row, line, handler, f"{run_id}-row{row}")
+
+    bar = tqdm(
+        total=count_rows(input_path), unit="row", file=sys.stderr, disable=not progress, dynamic_ncols=True
+    )
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+
+            async def flush_head() -> None:
+                record = await window.popleft()
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                summary.add(record)
+                bar.update(1)
+                bar.set_postfix(errors=summary.errors, variants=summary.variants, refresh=False)
+
+            for row, line in _rows(input_path):
+                window.append(asyncio.create_task(guarded(row, line)))
+                while window and (len(window) > 2 * concurrency or window[0].done()):
+                    await flush_head()
+            while window:
+                await flush_head()
+    except BaseException:
+        for task in window:
+            task.cancel()
+        raise
+    finally:
+        bar.close()
+    partial.replace(output_path)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m creative", description="Write personalized ad copy.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate copy for each row of a JSONL file")
+    gen.add_argument("--input", type=Path, required=True, help="JSONL, one request per line")
+    gen.add_argument("--output", type=Path, required=True, help="JSONL, one record per input row")
+    gen.add_argument("--concurrency", type=int, default=None, help="rows in flight (default: setting)")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m creative``."""
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if not args.input.is_file():
+        print(f"error: input file {args.input} not found", file=sys.stderr)
+        return 2
+    settings = Settings()
+    concurrency = args.concurrency or settings.max_concurrent_requests
+    if concurrency < 1:
+        print("error: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+
+    from creative.engine import VllmEngine
+    from creative.writer import CreativeWriter
+
+    print(f"starting the engine ({settings.resolved_model_path.name})…", file=sys.stderr, flush=True)
+    engine = VllmEngine.start(settings)
+    print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)
+    try:
+        writer = CreativeWriter(engine, settings)
+        summary = asyncio.run(
+            generate_file(args.input, args.output, writer.write, concurrency, progress=not args.quiet)
+        )
+    finally:
+        engine.shutdown()
+    print(json.dumps({"summary": summary.as_dict()}), file=sys.stderr)
+    return 0

@@ -1,0 +1,54 @@
+"""Row-level handling shared by the CLI and the batch runner: parse, validate, run, and record errors.
+
+A bad row becomes an ``{"row": i, "error": {...}}`` record; it never stops the run or loses other rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from creative.errors import CreativeInputError, validation_error_info
+from creative.schema import CreativeRequest, CreativeResult, ErrorInfo
+
+logger = logging.getLogger(__name__)
+
+RowHandler = Callable[[CreativeRequest, str], Awaitable[CreativeResult]]
+
+
+def parse_row(line: str) -> CreativeRequest | ErrorInfo:
+    """Validate one JSONL line into a request, or describe what is wrong with it."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return ErrorInfo(
+            message=f"row is not valid JSON: {exc.msg} at column {exc.colno}", code="invalid_json"
+        )
+    if not isinstance(data, dict):
+        return ErrorInfo(message="row must be a JSON object", code="invalid_json")
+    try:
+        return CreativeRequest.model_validate(data)
+    except ValidationError as exc:
+        return validation_error_info(exc)
+
+
+async def run_row(row: int, line: str, handler: RowHandler, request_id: str) -> dict[str, Any]:
+    """One output record for one input line; never raises for a bad row."""
+    parsed = parse_row(line)
+    if isinstance(parsed, ErrorInfo):
+        return {"row": row, "error": parsed.model_dump()}
+    try:
+        result = await handler(parsed, request_id)
+    except CreativeInputError as exc:
+        return {"row": row, "error": exc.info.model_dump()}
+    except Exception as exc:  # a broken row must not stop the run; the record says what happened
+        logger.exception("row failed", extra={"row": row})
+        info = ErrorInfo(
+            message=f"generation failed: {type(exc).__name__}", type="server_error", code="internal"
+        )
+        return {"row": row, "error": info.model_dump()}
+    return {"row": row, **result.model_dump(mode="json")}

@@ -1,0 +1,159 @@
+"""Request and response models shared by the CLI, the API and the batch runner.
+
+One request shape everywhere: a profile, a product, a placement and sampling knobs. Every model forbids
+unknown fields and bounds its sizes, so bad input fails validation with the offending field named.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160)]
+LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+
+MAX_SEED = 2**31 - 1
+
+
+class StrictModel(BaseModel):
+    """Base for input models: unknown fields are an error, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Profile(StrictModel):
+    """Who will see the ad. Values are untrusted data: they are quoted into prompts, never executed."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    age: int | None = Field(default=None, ge=13, le=120)
+    location: ShortText | None = None
+    interests: list[ShortText] = Field(default_factory=list, max_length=20)
+    recent_activity: list[Phrase] = Field(default_factory=list, max_length=20)
+    segment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    language: LanguageTag = "en"
+
+
+class Product(StrictModel):
+    """What is advertised. Only these facts may appear as numbers, prices or percentages in the copy."""
+
+    name: ShortText
+    brand: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=600)] = ""
+    features: list[ShortText] = Field(default_factory=list, max_length=20)
+    price: float | None = Field(default=None, ge=0, le=1e9)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+
+
+class CreativeRequest(StrictModel):
+    """One generation request: the same shape for CLI rows, API bodies and batch rows.
+
+    ``n`` and ``k`` default to settings; their upper bounds are settings too (checked by the writer).
+    """
+
+    profile: Profile
+    product: Product
+    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    n: int | None = Field(default=None, ge=1, le=128, description="Candidate variants to write.")
+    k: int | None = Field(default=None, ge=1, le=128, description="Variants to return after ranking.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    template: Annotated[str, StringConstraints(max_length=80)] | None = Field(
+        default=None, description="Template as `name` or `name@version`; default: the placement's."
+    )
+    forbidden_words: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
+        default_factory=list, max_length=50, description="Added to the default brand-safety list."
+    )
+
+
+class ErrorInfo(BaseModel):
+    """OpenAI-style error object: ``{"message", "type", "param", "code"}``."""
+
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+
+
+class RankScore(BaseModel):
+    """Why a variant ranked where it did (filled by the ranker)."""
+
+    rank: int
+    score: float
+    profile_relevance: float
+    product_relevance: float
+    diversity_penalty: float
+
+
+class Variant(BaseModel):
+    """One piece of ad copy that passed every check, with how it got there."""
+
+    index: int = Field(description="Position among the candidates, in generation order.")
+    fields: dict[str, str]
+    valid_first_try: bool = Field(description="Passed every check as generated, without repair.")
+    repaired: bool
+    repairs: list[str] = Field(default_factory=list, description="What repair changed, per field.")
+    attempt: int = Field(description="0 for the first round; >0 when this variant was regenerated.")
+    seed: int | None
+    output_tokens: int
+    score: RankScore | None = None
+
+    @property
+    def text(self) -> str:
+        """All fields joined, for embedding and metrics."""
+        return " ".join(self.fields.values())
+
+
+class RejectedVariant(BaseModel):
+    """A candidate that failed validation or a check, and why (kept for analysis, never returned as copy)."""
+
+    attempt: int
+    seed: int | None
+    reasons: list[str]
+    raw: str
+
+
+class GenerationStats(BaseModel):
+    """Counts over all candidates written for one request."""
+
+    requested: int
+    returned: int
+    valid_first_try: int
+    repaired: int
+    regenerated: int
+    rejected: int
+    rounds: int
+
+
+class Usage(BaseModel):
+    """Token counts, OpenAI-style."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class TemplateRef(BaseModel):
+    """Which template version produced the prompt."""
+
+    name: str
+    version: int
+
+
+class CreativeResult(BaseModel):
+    """The answer to one :class:`CreativeRequest`."""
+
+    request_id: str
+    placement: str
+    template: TemplateRef
+    model: str
+    seed: int | None
+    variants: list[Variant]
+    rejected: list[RejectedVariant]
+    stats: GenerationStats
+    usage: Usage
+    timings: dict[str, float]
+    ranked: bool = False

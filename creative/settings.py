@@ -1,0 +1,104 @@
+"""Settings for generation, shared by the CLI, the batch runner and the API (env prefix ``ADCREATIVE_``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+DEFAULT_FORBIDDEN_WORDS = (
+    "guaranteed",
+    "guarantee",
+    "risk-free",
+    "miracle",
+    "cure",
+    "cures",
+    "free money",
+    "get rich",
+    "lose weight fast",
+    "act now",
+    "click here",
+    "100% free",
+    "no risk",
+    "best ever",
+)
+
+
+def default_cache_dir() -> Path:
+    """Project cache dir: ``$ADCREATIVE_CACHE_DIR`` or ``<project>/.cache``."""
+    return Path(os.environ.get("ADCREATIVE_CACHE_DIR", PROJECT_ROOT / ".cache")).resolve()
+
+
+class Settings(BaseSettings):
+    """Everything tunable about the engine and the request limits.
+
+    Every field can be set from the environment, e.g. ``ADCREATIVE_MODEL_PATH=/models/qwen-7b``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ADCREATIVE_", extra="ignore")
+
+    # Model and engine -------------------------------------------------------------------------
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    model_path: Path | None = Field(
+        default=None,
+        description="Any local Hugging Face model folder; default: the prepared SmolLM2-135M-Instruct.",
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "bfloat16"
+    max_model_len: int = Field(default=1024, ge=128, le=131072)
+    kv_cache_bytes: int = Field(
+        default=256 << 20, ge=16 << 20, description="KV-cache size in bytes (CPU needs it explicit)."
+    )
+    max_num_seqs: int = Field(default=64, ge=1, le=1024, description="Sequences the engine batches.")
+    max_num_batched_tokens: int = Field(
+        default=4096, ge=128, description="Tokens per engine step (raised to max_model_len if lower)."
+    )
+    enforce_eager: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    gpu_memory_utilization: float = Field(default=0.85, gt=0.0, le=1.0)
+
+    # Request limits -----------------------------------------------------------------------------
+    max_concurrent_requests: int = Field(
+        default=16, ge=1, le=1024, description="Requests generating at once (CLI and API)."
+    )
+    max_prompt_tokens: int = Field(default=768, ge=32)
+    max_output_tokens: int = Field(default=192, ge=16, le=4096)
+    max_n: int = Field(default=16, ge=1, le=128)
+    default_n: int = Field(default=4, ge=1)
+    max_k: int = Field(default=16, ge=1, le=128)
+    default_k: int = Field(default=3, ge=1)
+    max_regenerations: int = Field(
+        default=2, ge=0, le=8, description="Extra rounds for variants that fail checks after repair."
+    )
+    default_temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    default_top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    forbidden_words: tuple[str, ...] = DEFAULT_FORBIDDEN_WORDS
+
+    # Privacy --------------------------------------------------------------------------------------
+    log_sensitive: bool = Field(
+        default=False, description="Log profile fields and generated copy (off by default)."
+    )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.default_n > self.max_n:
+            raise ValueError(f"default_n ({self.default_n}) exceeds max_n ({self.max_n})")
+        if self.default_k > self.max_k:
+            raise ValueError(f"default_k ({self.default_k}) exceeds max_k ({self.max_k})")
+        if self.max_prompt_tokens + self.max_output_tokens > self.max_model_len:
+            raise ValueError(
+                f"max_prompt_tokens + max_output_tokens ({self.max_prompt_tokens} + "
+                f"{self.max_output_tokens}) exceeds max_model_len ({self.max_model_len})"
+            )
+        return self
+
+    @property
+    def resolved_model_path(self) -> Path:
+        """The model folder to load: the configured one or the prepared default."""
+        if self.model_path is not None:
+            return self.model_path.expanduser().resolve()
+        return self.cache_dir / "models" / "smollm2-135m-instruct"

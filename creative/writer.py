@@ -1,0 +1,250 @@
+"""Write ``n`` placement-valid, brand-safe, faithful variants for one request.
+
+One round: render the placement's template, decode ``n`` candidates with a JSON schema built from the
+placement, then for each candidate parse → repair → validate → check. Candidates that still fail are
+recorded with their reasons and, while rounds remain (``max_regenerations``), regenerated with fresh
+seeds derived from the request seed, so the same request always yields the same variants.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from creative.checks import ForbiddenWords, ProductFacts
+from creative.engine import Completion, SamplingSpec, TextEngine
+from creative.errors import CreativeInputError
+from creative.placements import Placement, UnknownPlacementError, get_placement
+from creative.repair import field_problems, repair_field
+from creative.schema import (
+    CreativeRequest,
+    CreativeResult,
+    GenerationStats,
+    RejectedVariant,
+    TemplateRef,
+    Usage,
+    Variant,
+)
+from creative.settings import Settings
+from prompts.context import template_variables
+from prompts.store import TemplateNotFoundError, TemplateStore
+from prompts.template import PromptTemplate, TemplateError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Assessment:
+    """The outcome of checking one raw candidate."""
+
+    fields: dict[str, str] | None
+    repairs: list[str]
+    reasons: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """True when the candidate can be returned."""
+        return self.fields is not None and not self.reasons
+
+
+def assess(raw: str, placement: Placement, facts: ProductFacts, forbidden: ForbiddenWords) -> Assessment:
+    """Parse, repair and check one raw JSON candidate against the placement and the product facts."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return Assessment(None, [], ["output is not complete JSON"])
+    expected = [spec.name for spec in placement.fields]
+    if not isinstance(data, dict) or sorted(data) != sorted(expected):
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        return Assessment(None, [], [f"expected fields {expected}, got {keys}"])
+    fields: dict[str, str] = {}
+    repairs: list[str] = []
+    reasons: list[str] = []
+    for spec in placement.fields:
+        value = data[spec.name]
+        if not isinstance(value, str):
+            reasons.append(f"{spec.name}: not a string")
+            continue
+        fixed = repair_field(value, spec, placement.counting)
+        repairs.extend(f"{spec.name}: {what}" for what in fixed.repairs)
+        reasons.extend(field_problems(fixed.text, spec, placement.counting))
+        fields[spec.name] = fixed.text
+        reasons.extend(f"{spec.name}: forbidden word {word!r}" for word in forbidden.found(fixed.text))
+        reasons.extend(f"{spec.name}: {why}" for why in facts.unsupported(fixed.text))
+    return Assessment(fields, repairs, reasons)
+
+
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """A request with every default filled in and every limit checked."""
+
+    request: CreativeRequest
+    placement: Placement
+    template: PromptTemplate
+    n: int
+    k: int
+    seed: int | None
+    temperature: float
+    top_p: float
+
+
+class CreativeWriter:
+    """Turns a :class:`CreativeRequest` into checked variants using a :class:`TextEngine`."""
+
+    def __init__(self, engine: TextEngine, settings: Settings, templates: TemplateStore | None = None):
+        self.engine = engine
+        self.settings = settings
+        self.templates = templates or TemplateStore.from_directory()
+
+    def resolve(self, request: CreativeRequest) -> ResolvedRequest:
+        """Apply defaults and the settings' limits; raise :class:`CreativeInputError` naming the field."""
+        s = self.settings
+        try:
+            placement = get_placement(request.placement)
+        except UnknownPlacementError as exc:
+            raise CreativeInputError(str(exc.args[0]), param="placement", code="unknown_placement") from None
+        try:
+            template = self.templates.for_placement(placement.name, request.template)
+        except TemplateNotFoundError as exc:
+            raise CreativeInputError(str(exc), param="template", code="unknown_template") from None
+        except TemplateError as exc:
+            raise CreativeInputError(str(exc), param="template", code="template_mismatch") from None
+        n = request.n if request.n is not None else s.default_n
+        k = request.k if request.k is not None else min(s.default_k, n)
+        if n > s.max_n:
+            raise CreativeInputError(
+                f"n={n} exceeds the limit of {s.max_n}", param="n", code="limit_exceeded"
+            )
+        if k > s.max_k:
+            raise CreativeInputError(
+                f"k={k} exceeds the limit of {s.max_k}", param="k", code="limit_exceeded"
+            )
+        if k > n:
+            raise CreativeInputError(f"k={k} cannot exceed n={n}", param="k", code="invalid_value")
+        return ResolvedRequest(
+            request=request,
+            placement=placement,
+            template=template,
+            n=n,
+            k=k,
+            seed=request.seed,
+            temperature=request.temperature if request.temperature is not None else s.default_temperature,
+            top_p=request.top_p if request.top_p is not None else s.default_top_p,
+        )
+
+    def prompt_ids(self, resolved: ResolvedRequest) -> list[int]:
+        """Render the template and tokenize it; enforce the prompt-token limit."""
+        request = resolved.request
+        variables = template_variables(request.profile, request.product, resolved.placement)
+        ids = self.engine.encode_chat(resolved.template.render(variables))
+        if len(ids) > self.settings.max_prompt_tokens:
+            raise CreativeInputError(
+                f"the prompt is {len(ids)} tokens, over the limit of {self.settings.max_prompt_tokens}; "
+                "shorten the product description, features or profile lists",
+                param="product",
+                code="prompt_too_long",
+            )
+        return ids
+
+    async def write(self, request: CreativeRequest, request_id: str | None = None) -> CreativeResult:
+        """Generate, repair, check and regenerate until ``n`` variants pass or the rounds run out."""
+        started = time.perf_counter()
+        request_id = request_id or f"cr-{uuid.uuid4().hex[:16]}"
+        resolved = self.resolve(request)
+        prompt_ids = self.prompt_ids(resolved)
+        facts = ProductFacts.from_product(request.product)
+        forbidden = ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words)
+
+        variants: list[Variant] = []
+        rejected: list[RejectedVariant] = []
+        prompt_tokens = completion_tokens = 0
+        rounds = 0
+        missing = resolved.n
+        for attempt in range(self.settings.max_regenerations + 1):
+            if missing == 0:
+                break
+            rounds += 1
+            seed = None if resolved.seed is None else resolved.seed + attempt * resolved.n
+            spec = SamplingSpec(
+                n=missing,
+                seed=seed,
+                temperature=resolved.temperature,
+                top_p=resolved.top_p,
+                max_tokens=self.settings.max_output_tokens,
+                json_schema=resolved.placement.json_schema(),
+            )
+            output = await self.engine.generate(prompt_ids, spec, f"{request_id}-{attempt}")
+            prompt_tokens += output.prompt_tokens
+            for completion in output.completions:
+                completion_tokens += completion.output_tokens
+                verdict = assess(completion.text, resolved.placement, facts, forbidden)
+                if verdict.ok and verdict.fields is not None:
+                    variants.append(self._variant(len(variants), completion, verdict, attempt))
+                else:
+                    rejected.append(self._rejected(completion, verdict, attempt))
+            missing = resolved.n - len(variants)
+
+        stats = GenerationStats(
+            requested=resolved.n,
+            returned=len(variants),
+            valid_first_try=sum(v.valid_first_try for v in variants),
+            repaired=sum(v.repaired for v in variants),
+            regenerated=sum(v.attempt > 0 for v in variants),
+            rejected=len(rejected),
+            rounds=rounds,
+        )
+        self._log(request_id, resolved, stats, variants)
+        return CreativeResult(
+            request_id=request_id,
+            placement=resolved.placement.name,
+            template=TemplateRef(name=resolved.template.name, version=resolved.template.version),
+            model=self.engine.model_name,
+            seed=resolved.seed,
+            variants=variants,
+            rejected=rejected,
+            stats=stats,
+            usage=Usage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=prompt_tokens + completion_tokens,
+            ),
+            timings={"generate_s": round(time.perf_counter() - started, 4)},
+        )
+
+    @staticmethod
+    def _variant(index: int, completion: Completion, verdict: Assessment, attempt: int) -> Variant:
+        assert verdict.fields is not None
+        return Variant(
+            index=index,
+            fields=verdict.fields,
+            valid_first_try=attempt == 0 and not verdict.repairs,
+            repaired=bool(verdict.repairs),
+            repairs=verdict.repairs,
+            attempt=attempt,
+            seed=completion.seed,
+            output_tokens=completion.output_tokens,
+        )
+
+    @staticmethod
+    def _rejected(completion: Completion, verdict: Assessment, attempt: int) -> RejectedVariant:
+        reasons = list(verdict.reasons)
+        if completion.finish_reason == "length":
+            reasons.append("stopped at the max_output_tokens limit")
+        return RejectedVariant(attempt=attempt, seed=completion.seed, reasons=reasons, raw=completion.text)
+
+    def _log(
+        self, request_id: str, resolved: ResolvedRequest, stats: GenerationStats, variants: list[Variant]
+    ) -> None:
+        extra: dict[str, object] = {
+            "request_id": request_id,
+            "placement": resolved.placement.name,
+            "template": resolved.template.ref,
+            **stats.model_dump(),
+        }
+        if self.settings.log_sensitive:
+            extra["profile"] = resolved.request.profile.model_dump()
+            extra["copy"] = [v.fields for v in variants]
+        logger.info("creatives written", extra=extra)

@@ -1,0 +1,86 @@
+"""A small, strict prompt-template model rendered with langchain-core's f-string PromptTemplate.
+
+Templates are data written by marketers: a name, an immutable version number, the placements they serve,
+the variables they declare, and a system and user text. Rendering uses the **f-string** format only:
+values are substituted as plain text and never parsed again, so a profile value such as
+``{__class__}`` or ``{{`` reaches the prompt verbatim and cannot change the template (jinja2, which
+can execute expressions, is never used). Declared and used variables must match exactly, and rendering
+with a missing or unknown variable is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from langchain_core.prompts import PromptTemplate as LangchainPromptTemplate
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
+VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,40}$")]
+
+
+class TemplateError(ValueError):
+    """A template is malformed, or was rendered with the wrong variables."""
+
+
+def _compile(text: str, part: str) -> LangchainPromptTemplate:
+    try:
+        return LangchainPromptTemplate.from_template(text, template_format="f-string")
+    except (ValueError, KeyError, IndexError) as exc:
+        raise TemplateError(f"{part} text is not a valid f-string template: {exc}") from exc
+
+
+class PromptTemplate(BaseModel):
+    """One version of a prompt template (system + user message)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: TemplateName
+    version: int = Field(ge=1)
+    description: str = ""
+    placements: list[str] = Field(min_length=1, description="Placements this template writes for.")
+    variables: list[VariableName] = Field(description="Every variable the texts use, no more.")
+    system: str = Field(min_length=1, max_length=20_000)
+    user: str = Field(min_length=1, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _declared_variables_match(self) -> PromptTemplate:
+        used = set(_compile(self.system, "system").input_variables) | set(
+            _compile(self.user, "user").input_variables
+        )
+        declared = set(self.variables)
+        if used != declared:
+            problems = []
+            if used - declared:
+                problems.append(f"used but not declared: {sorted(used - declared)}")
+            if declared - used:
+                problems.append(f"declared but not used: {sorted(declared - used)}")
+            raise ValueError(f"template {self.name}@{self.version}: " + "; ".join(problems))
+        return self
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    def render(self, variables: dict[str, str]) -> list[dict[str, str]]:
+        """Chat messages with ``variables`` substituted as plain text.
+
+        Raises :class:`TemplateError` when a declared variable is missing or an unknown one is given.
+        """
+        declared = set(self.variables)
+        missing = declared - variables.keys()
+        unknown = variables.keys() - declared
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append(f"missing variables {sorted(missing)}")
+            if unknown:
+                parts.append(f"unknown variables {sorted(unknown)}")
+            raise TemplateError(f"cannot render {self.ref}: " + "; ".join(parts))
+        messages = []
+        for role, text in (("system", self.system), ("user", self.user)):
+            compiled = _compile(text, role)
+            values = {name: str(variables[name]) for name in compiled.input_variables}
+            messages.append({"role": role, "content": compiled.format(**values)})
+        return messages
