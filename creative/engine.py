@@ -9,7 +9,6 @@ use a fake engine while integration tests run the real one.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -198,10 +197,13 @@ class VllmEngine:
         engine, self._engine = self._engine, None
         if engine is not None:
             engine.shutdown()
-            # Drop the last reference now: AsyncLLM.__del__ shuts down again, which fails noisily if it
-            # only runs at interpreter exit after vLLM's module globals are gone.
-            del engine
-            gc.collect()
+            # AsyncLLM.__del__ calls shutdown() again; at interpreter exit vLLM's module globals are
+            # already gone and that second call fails noisily. The engine is down: make it a no-op.
+            engine.shutdown = _already_shut_down  # type: ignore[method-assign]
+
+
+def _already_shut_down(timeout: float | None = None) -> None:
+    """Stand-in for a shut-down engine's ``shutdown``."""
 
 
 async def start_engine(settings: Settings) -> VllmEngine:

@@ -90,7 +90,7 @@ def repair_field(raw: str, spec: FieldSpec, counting: Counting) -> FieldRepair:
         kept = _fit_words(words, spec.max_chars, counting)
         repairs.append(f"cut from {count_chars(text, counting)} to the {spec.max_chars}-char limit at a word")
         words = kept
-    elif len(raw) >= spec.max_chars and not text.endswith(_CLEAN_ENDINGS) and len(words) > 1:
+    elif len(raw) == spec.max_chars and not text.endswith(_CLEAN_ENDINGS) and len(words) > 1:
         repairs.append(f"dropped cut-off word {words[-1]!r}")
         words = words[:-1]
     words = _strip_dangling(words, repairs)

@@ -86,6 +86,12 @@ class RankScore(BaseModel):
     profile_relevance: float
     product_relevance: float
     diversity_penalty: float
+    relevance: float | None = Field(
+        default=None, description="Weighted profile and product relevance, before the diversity penalty."
+    )
+    relevance_source: str | None = Field(
+        default=None, description="What scored relevance: `embedding` (bi-encoder) or `cross_encoder`."
+    )
 
 
 class Variant(BaseModel):
