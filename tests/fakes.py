@@ -32,7 +32,9 @@ class FakeEngine:
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         return [len(word) for message in messages for word in message["content"].split()]
 
-    async def generate(self, prompt_token_ids: list[int], spec: SamplingSpec, request_id: str) -> EngineOutput:
+    async def generate(
+        self, prompt_token_ids: list[int], spec: SamplingSpec, request_id: str
+    ) -> EngineOutput:
         call = len(self.calls)
         self.calls.append(spec)
         self.in_flight += 1

@@ -26,7 +26,10 @@ def assert_all_variants_valid(request: CreativeRequest, result: CreativeResult, 
         assert list(variant.fields) == [f.name for f in placement.fields]
         for spec in placement.fields:
             text = variant.fields[spec.name]
-            assert spec.min_chars <= count_chars(text, placement.counting) <= spec.max_chars, (spec.name, text)
+            assert spec.min_chars <= count_chars(text, placement.counting) <= spec.max_chars, (
+                spec.name,
+                text,
+            )
             assert facts.unsupported(text) == [], text
             assert forbidden.found(text) == [], text
         assert variant.valid_first_try == (variant.attempt == 0 and not variant.repaired)
@@ -64,7 +67,9 @@ async def test_same_seed_same_copy(writer: CreativeWriter, sample_request: dict[
     assert [r.raw for r in first.rejected] == [r.raw for r in second.rejected]
 
 
-async def test_concurrent_requests_are_all_served(writer: CreativeWriter, sample_request: dict[str, Any]) -> None:
+async def test_concurrent_requests_are_all_served(
+    writer: CreativeWriter, sample_request: dict[str, Any]
+) -> None:
     requests = [
         CreativeRequest.model_validate({**sample_request, "placement": p, "n": 2, "k": 1, "seed": i})
         for i, p in enumerate(sorted(PLACEMENTS) * 2)
@@ -75,7 +80,9 @@ async def test_concurrent_requests_are_all_served(writer: CreativeWriter, sample
         assert_all_variants_valid(request, result, writer.settings)
 
 
-async def test_hostile_profile_strings_stay_data(writer: CreativeWriter, sample_request: dict[str, Any]) -> None:
+async def test_hostile_profile_strings_stay_data(
+    writer: CreativeWriter, sample_request: dict[str, Any]
+) -> None:
     sample_request["profile"].update(interests=["{__class__}", "{{7*7}}"], segment="}}{product}{{")
     sample_request.update(placement="push", n=2, k=1, seed=5)
     request = CreativeRequest.model_validate(sample_request)

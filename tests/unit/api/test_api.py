@@ -37,7 +37,9 @@ def test_creatives_returns_variants(client: TestClient, sample_request: dict[str
     body = response.json()
     assert len(body["variants"]) == 8
     assert body["template"] == {"name": "google_search", "version": 1}
-    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    assert (
+        body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -63,9 +63,7 @@ def test_unclosed_bracket_is_dropped() -> None:
 
 
 def test_problems_report_short_and_wordless_text() -> None:
-    assert field_problems("ok", HEADLINE, "google_width") == [
-        "headline: 2 chars is under the 3-char minimum"
-    ]
+    assert field_problems("ok", HEADLINE, "google_width") == ["headline: 2 chars is under the 3-char minimum"]
     assert field_problems("12345", HEADLINE, "google_width") == ["headline: contains no words"]
 
 

@@ -34,7 +34,9 @@ async def test_all_good_first_try(sample_request: dict[str, Any]) -> None:
 
 
 async def test_cut_off_copy_is_repaired_and_flagged(sample_request: dict[str, Any]) -> None:
-    cut = json_copy(headline="Waterproof shoes for every tra", description="Peak TrailRunner X keeps feet dry.")
+    cut = json_copy(
+        headline="Waterproof shoes for every tra", description="Peak TrailRunner X keeps feet dry."
+    )
     writer, _ = writer_for(lambda spec, call: [cut] * spec.n)
     result = await writer.write(CreativeRequest.model_validate(sample_request))
     variant = result.variants[0]
@@ -61,7 +63,7 @@ async def test_unfaithful_variants_are_regenerated_with_fresh_seeds(sample_reque
 
 async def test_variants_still_failing_are_dropped_and_counted(sample_request: dict[str, Any]) -> None:
     bad = json_copy(headline="Guaranteed dry feet", description="Peak TrailRunner X keeps feet dry.")
-    writer, engine = writer_for(lambda spec, call: [bad] * spec.n, max_regenerations=1)
+    writer, _ = writer_for(lambda spec, call: [bad] * spec.n, max_regenerations=1)
     result = await writer.write(CreativeRequest.model_validate(sample_request))
     assert result.variants == []
     assert result.stats.rejected == 16 and result.stats.rounds == 2
