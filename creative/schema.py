@@ -157,6 +157,7 @@ class CreativeResult(BaseModel):
     template: TemplateRef
     model: str
     seed: int | None
+    k: int = Field(description="Variants to keep after ranking (all are kept when unranked).")
     variants: list[Variant]
     rejected: list[RejectedVariant]
     stats: GenerationStats

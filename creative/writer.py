@@ -203,6 +203,7 @@ class CreativeWriter:
             template=TemplateRef(name=resolved.template.name, version=resolved.template.version),
             model=self.engine.model_name,
             seed=resolved.seed,
+            k=resolved.k,
             variants=variants,
             rejected=rejected,
             stats=stats,
