@@ -1,0 +1,223 @@
+"""The evaluation scorecard: constraint pass rates, faithfulness, diversity, personalization, novelty.
+
+Pure functions over results, texts and embeddings; :class:`Scorecard` gathers them for tests, benchmarks
+and the batch report. Embedding-based figures take an ``embed`` callable (e.g. ``Embedder.embed``)
+returning unit rows, so they can be computed with the real embedder or a fake one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import torch
+from pydantic import BaseModel, Field
+from sentence_transformers import util
+
+from creative.schema import CreativeRequest, CreativeResult, Variant
+from ranking.texts import profile_text
+
+EmbedFn = Callable[[Sequence[str]], torch.Tensor]
+
+FAITHFULNESS_MARKER = "not in the product facts"
+
+_WORD = re.compile(r"\w+(?:['\u2019]\w+)*")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens (letters, digits, inner apostrophes); punctuation is dropped."""
+    return _WORD.findall(text.lower())
+
+
+def ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    """The contiguous ``n``-grams of ``words``."""
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct-n: unique ``n``-grams / all ``n``-grams over ``texts`` (0.0 when there are none)."""
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    grams = [g for text in texts for g in ngrams(tokens(text), n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def mean_pairwise_cosine(embeddings: torch.Tensor) -> float | None:
+    """Mean cosine over all pairs of rows; None for fewer than two rows."""
+    count = embeddings.shape[0]
+    if count < 2:
+        return None
+    sims = util.cos_sim(embeddings, embeddings)
+    upper = torch.triu_indices(count, count, offset=1)
+    return float(sims[upper[0], upper[1]].mean())
+
+
+def novelty(text: str, template_text: str, n: int = 2) -> float:
+    """Share of the copy's word ``n``-grams that are not in ``template_text`` (1 = all new, 0 = echo).
+
+    Copy shorter than ``n`` words is compared word by word; empty copy scores 0.
+    """
+    words = tokens(text)
+    size = n if len(words) >= n else 1
+    grams = ngrams(words, size)
+    if not grams:
+        return 0.0
+    seen = set(ngrams(tokens(template_text), size))
+    return sum(g not in seen for g in grams) / len(grams)
+
+
+def candidates(result: CreativeResult) -> int:
+    """Every candidate written for a request: returned plus rejected, over all rounds."""
+    return result.stats.returned + result.stats.rejected
+
+
+def pass_rates(results: Sequence[CreativeResult]) -> tuple[float | None, float | None]:
+    """(valid first try, valid after repair) as shares of all candidates; None without candidates.
+
+    *First try*: passed every check as generated, in the first round. *After repair*: passed every check,
+    as generated or after repair (every returned variant).
+    """
+    total = sum(candidates(r) for r in results)
+    if total == 0:
+        return None, None
+    return sum(r.stats.valid_first_try for r in results) / total, sum(
+        r.stats.returned for r in results
+    ) / total
+
+
+def faithfulness_violations(results: Sequence[CreativeResult]) -> int:
+    """Rejected candidates with at least one number, price or percentage not in the product facts."""
+    return sum(
+        any(FAITHFULNESS_MARKER in reason for reason in rejected.reasons)
+        for result in results
+        for rejected in result.rejected
+    )
+
+
+class ProfilePair(BaseModel):
+    """Two contrasting profiles on the same product, each with the copy written (or ranked) for it."""
+
+    profile_a: str
+    copy_a: list[str]
+    profile_b: str
+    copy_b: list[str]
+
+    @classmethod
+    def from_requests(
+        cls,
+        request_a: CreativeRequest,
+        copy_a: Sequence[Variant],
+        request_b: CreativeRequest,
+        copy_b: Sequence[Variant],
+    ) -> ProfilePair:
+        """A pair from two requests and their variants (profiles rendered as the ranker renders them)."""
+        return cls(
+            profile_a=profile_text(request_a.profile),
+            copy_a=[v.text for v in copy_a],
+            profile_b=profile_text(request_b.profile),
+            copy_b=[v.text for v in copy_b],
+        )
+
+
+def personalization(pairs: Sequence[ProfilePair], embed: EmbedFn) -> float | None:
+    """Share of pairs where each profile's copy is, on mean cosine, closer to its own profile than to the
+    other's; pairs with an empty side are skipped; None when no pair counts. One ``embed`` call."""
+    usable = [p for p in pairs if p.copy_a and p.copy_b and p.profile_a and p.profile_b]
+    if not usable:
+        return None
+    rows: dict[str, int] = {}
+    for p in usable:
+        for text in (p.profile_a, p.profile_b, *p.copy_a, *p.copy_b):
+            rows.setdefault(text, len(rows))
+    vectors = embed(list(rows))
+
+    def mean_cos(copy: list[str], profile: str) -> float:
+        return float(util.cos_sim(vectors[[rows[t] for t in copy]], vectors[[rows[profile]]]).mean())
+
+    wins = sum(
+        mean_cos(p.copy_a, p.profile_a) > mean_cos(p.copy_a, p.profile_b)
+        and mean_cos(p.copy_b, p.profile_b) > mean_cos(p.copy_b, p.profile_a)
+        for p in usable
+    )
+    return wins / len(usable)
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+class Scorecard(BaseModel):
+    """Quality figures over a set of results; diversity and novelty are per request, then averaged."""
+
+    requests: int
+    candidates: int = Field(description="Candidates written, over all rounds (returned + rejected).")
+    valid_first_try_rate: float | None = Field(description="Share of candidates valid as generated.")
+    valid_after_repair_rate: float | None = Field(description="Share of candidates valid, repaired or not.")
+    regenerated: int = Field(description="Returned variants that came from a regeneration round.")
+    faithfulness_violations: int = Field(description="Rejected candidates stating numbers not in the facts.")
+    faithfulness_violation_rate: float | None
+    distinct_1: float | None = Field(description="Mean over requests of distinct-1 among the top-k.")
+    distinct_2: float | None = Field(description="Mean over requests of distinct-2 among the top-k.")
+    mean_pairwise_cosine: float | None = Field(description="Mean over requests of top-k pairwise cosine.")
+    personalization: float | None = Field(description="Share of contrasting profile pairs told apart.")
+    novelty: float | None = Field(description="Mean novelty of the top-k against the template text.")
+
+    @classmethod
+    def compute(
+        cls,
+        results: Sequence[CreativeResult],
+        ranked: Sequence[Sequence[Variant]] | None = None,
+        *,
+        embed: EmbedFn | None = None,
+        template_texts: Sequence[str] | str | None = None,
+        pairs: Sequence[ProfilePair] = (),
+    ) -> Scorecard:
+        """Score ``results``; ``ranked`` are their top-k lists (default: each result's variants).
+
+        ``embed`` enables the cosine and personalization figures; ``template_texts`` (one per result,
+        or one for all) enables novelty; ``pairs`` are the contrasting profile pairs.
+        """
+        top = [list(r.variants) for r in results] if ranked is None else [list(v) for v in ranked]
+        if len(top) != len(results):
+            raise ValueError(f"{len(top)} ranked lists for {len(results)} results")
+        texts = [[v.text for v in variants] for variants in top]
+        total = sum(candidates(r) for r in results)
+        first, after = pass_rates(results)
+        violations = faithfulness_violations(results)
+
+        cosine = None
+        if embed is not None:
+            flat = [t for group in texts for t in group]
+            vectors = embed(flat) if flat else torch.zeros((0, 1))
+            per_request, start = [], 0
+            for group in texts:
+                per_request.append(mean_pairwise_cosine(vectors[start : start + len(group)]))
+                start += len(group)
+            cosine = _mean(per_request)
+
+        novel = None
+        if template_texts is not None:
+            templates = (
+                [template_texts] * len(texts) if isinstance(template_texts, str) else list(template_texts)
+            )
+            if len(templates) != len(texts):
+                raise ValueError(f"{len(templates)} template texts for {len(texts)} results")
+            novel = _mean(
+                [novelty(t, tpl) for group, tpl in zip(texts, templates, strict=True) for t in group]
+            )
+
+        return cls(
+            requests=len(results),
+            candidates=total,
+            valid_first_try_rate=first,
+            valid_after_repair_rate=after,
+            regenerated=sum(r.stats.regenerated for r in results),
+            faithfulness_violations=violations,
+            faithfulness_violation_rate=violations / total if total else None,
+            distinct_1=_mean([distinct_n(g, 1) if g else None for g in texts]),
+            distinct_2=_mean([distinct_n(g, 2) if g else None for g in texts]),
+            mean_pairwise_cosine=cosine,
+            personalization=personalization(pairs, embed) if pairs and embed is not None else None,
+            novelty=novel,
+        )
