@@ -1,4 +1,4 @@
-"""The app factory: ``create_app(settings)`` with a lifespan that owns the engine."""
+"""The app factory: ``create_app(settings)``; its lifespan starts and stops the engine and the ranker."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import creatives, health
+from api.middleware import AccessLog, BodySizeLimit
+from api.routes import creatives, health, metrics, placements, templates
 from api.settings import ApiSettings
-from api.state import EngineFactory, ServiceState
+from api.state import EngineFactory, RankerFactory, ServiceState
+from creative.pipeline import VariantRanker
+
+API_VERSION = "0.2.0"
 
 
 def _default_engine_factory() -> EngineFactory:
@@ -19,16 +23,31 @@ def _default_engine_factory() -> EngineFactory:
     return VllmEngine.start
 
 
-def create_app(settings: ApiSettings | None = None, engine_factory: EngineFactory | None = None) -> FastAPI:
-    """Build the FastAPI app; the engine starts in the background when the app starts."""
+def _load_ranker(settings: ApiSettings) -> VariantRanker:
+    """The ranker the settings describe (the packaged MiniLM by default)."""
+    from ranking.rank import Ranker
+
+    return Ranker.from_settings(settings)
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    engine_factory: EngineFactory | None = None,
+    ranker_factory: RankerFactory | None = None,
+) -> FastAPI:
+    """Build the FastAPI app; the engine and the ranker load in the background when the app starts.
+
+    The factories are for tests: a fake engine for fast API tests, a borrowed session engine for
+    integration tests.
+    """
     settings = settings or ApiSettings()
     factory = engine_factory or _default_engine_factory()
+    rank_factory = ranker_factory or _load_ranker
+    state = ServiceState.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ServiceState(settings)
-        app.state.service = state
-        state.start(factory)
+        state.start(factory, rank_factory)
         try:
             yield
         finally:
@@ -36,11 +55,15 @@ def create_app(settings: ApiSettings | None = None, engine_factory: EngineFactor
 
     app = FastAPI(
         title="Ad-creative service",
-        version="0.1.0",
-        description="Personalized ad copy written by an LLM on vLLM, checked against placement limits.",
+        version=API_VERSION,
+        description="Personalized ad copy from an LLM on vLLM, checked against placement limits and ranked.",
         lifespan=lifespan,
     )
+    app.state.service = state
+    app.state.metrics = state.metrics
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(creatives.router)
+    for module in (health, creatives, placements, templates, metrics):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog, metrics=state.metrics)
     return app

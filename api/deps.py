@@ -1,25 +1,48 @@
-"""Annotated FastAPI dependencies."""
+"""Annotated FastAPI dependencies: the service state, the pipeline, and scoped API-key checks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth import ApiKeyRecord, Scope
 from api.state import ServiceState
-from creative.writer import CreativeWriter
+from creative.pipeline import CreativePipeline
+
+_bearer = HTTPBearer(auto_error=False, description="An API key (required when keys are configured).")
 
 
 def get_state(request: Request) -> ServiceState:
-    """The service state owned by the lifespan."""
+    """The service state owned by the app."""
     state: ServiceState = request.app.state.service
     return state
 
 
-def get_writer(state: Annotated[ServiceState, Depends(get_state)]) -> CreativeWriter:
-    """The writer; 503 while the engine is not ready."""
-    return state.ready_writer()
-
-
 StateDep = Annotated[ServiceState, Depends(get_state)]
-WriterDep = Annotated[CreativeWriter, Depends(get_writer)]
+
+
+def get_pipeline(state: StateDep) -> CreativePipeline:
+    """Writer + ranker; 503 while the engine is not ready."""
+    return state.ready_pipeline()
+
+
+PipelineDep = Annotated[CreativePipeline, Depends(get_pipeline)]
+
+
+def require(scope: Scope) -> Callable[..., ApiKeyRecord | None]:
+    """A dependency that admits a request whose key has ``scope`` (anyone while no key is configured)."""
+
+    def check(
+        state: StateDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKeyRecord | None:
+        header = f"Bearer {credentials.credentials}" if credentials is not None else None
+        return state.keys.authorize(header, scope)
+
+    return check
+
+
+GenerateKey = Annotated[ApiKeyRecord | None, Depends(require("generate"))]

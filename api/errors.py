@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.auth import AuthError
+from api.cancellation import ClientDisconnectedError
+from api.limits import OverloadedError
 from creative.engine import EngineNotReadyError
 from creative.errors import CreativeInputError, validation_error_info
 from creative.schema import ErrorInfo
@@ -25,6 +29,14 @@ _HTTP_TYPES = {
     429: "rate_limit_error",
     503: "service_unavailable",
 }
+
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
+
+
+def error_body(info: ErrorInfo) -> bytes:
+    """The OpenAI-shaped JSON body of an error."""
+    return json.dumps({"error": info.model_dump()}).encode()
 
 
 def error_response(status: int, info: ErrorInfo, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -64,6 +76,24 @@ async def _not_ready(_: Request, exc: Exception) -> JSONResponse:
     return error_response(503, info, headers={"Retry-After": "5"})
 
 
+async def _overloaded(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OverloadedError)
+    info = ErrorInfo(message=str(exc), type="rate_limit_error", code="overloaded")
+    return error_response(429, info, headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _auth(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)
+    info = ErrorInfo(message=exc.message, type=_HTTP_TYPES[exc.status], code=exc.code)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, info, headers=headers)
+
+
+async def _disconnected(_: Request, exc: Exception) -> JSONResponse:
+    info = ErrorInfo(message="client disconnected; generation cancelled", code="client_disconnected")
+    return error_response(CLIENT_CLOSED_REQUEST, info)
+
+
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     info = ErrorInfo(
@@ -85,5 +115,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _validation)
     app.add_exception_handler(CreativeInputError, _creative_input)
     app.add_exception_handler(EngineNotReadyError, _not_ready)
+    app.add_exception_handler(OverloadedError, _overloaded)
+    app.add_exception_handler(AuthError, _auth)
+    app.add_exception_handler(ClientDisconnectedError, _disconnected)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,14 +1,45 @@
-"""API settings: the generation settings plus what only the HTTP server needs."""
+"""API settings: the generation and ranking settings plus what only the HTTP server needs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 
+from api.auth import ApiKeyRecord
 from creative.settings import Settings
+from ranking.settings import RankingSettings
 
 
-class ApiSettings(Settings):
-    """Settings of the HTTP service (env prefix ``ADCREATIVE_``)."""
+class ApiSettings(Settings, RankingSettings):
+    """Settings of the HTTP service (env prefix ``ADCREATIVE_``): engine, limits, ranking, server."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+
+    # Limits -------------------------------------------------------------------------------------
+    max_body_bytes: int = Field(
+        default=64 << 10, ge=1024, le=16 << 20, description="Largest request body accepted (413 above)."
+    )
+    max_queued_requests: int = Field(
+        default=0,
+        ge=0,
+        le=4096,
+        description="Generation requests that may wait for a slot beyond max_concurrent_requests; "
+        "any more are answered 429 with Retry-After.",
+    )
+    retry_after_s: int = Field(default=2, ge=1, le=3600, description="Retry-After sent with a 429.")
+
+    # Auth ---------------------------------------------------------------------------------------------
+    api_keys: list[ApiKeyRecord] = Field(
+        default_factory=list,
+        description="API keys as JSON records {name, sha256, scopes, revoked}; none = open (development).",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="A JSON file with a list of key records, read at start (added to api_keys)."
+    )
+
+    # Logging ------------------------------------------------------------------------------------------
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,4 +1,5 @@
-"""What the lifespan owns: the engine (started in the background) and the services built on it."""
+"""What the app owns: the engine and the ranker (started in the background by the lifespan), the
+pipeline built on them, the templates, the API keys, the admission bound and the metrics."""
 
 from __future__ import annotations
 
@@ -7,60 +8,88 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from api.auth import KeyRing, read_key_file
+from api.limits import Admission
+from api.metrics import ServiceMetrics
+from api.settings import ApiSettings
 from creative.engine import EngineNotReadyError, TextEngine
+from creative.pipeline import CreativePipeline, VariantRanker
 from creative.settings import Settings
 from creative.writer import CreativeWriter
+from prompts.store import TemplateStore
 
 logger = logging.getLogger(__name__)
 
 EngineFactory = Callable[[Settings], TextEngine]
+RankerFactory = Callable[[ApiSettings], VariantRanker]
 
 
 @dataclass
 class ServiceState:
     """Engine lifecycle: ``starting`` → ``ready`` (or ``failed``) → ``stopped``."""
 
-    settings: Settings
+    settings: ApiSettings
+    templates: TemplateStore
+    keys: KeyRing
+    admission: Admission
+    metrics: ServiceMetrics
     status: str = "starting"
     error: str | None = None
     engine: TextEngine | None = None
-    writer: CreativeWriter | None = None
+    pipeline: CreativePipeline | None = None
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
-    def start(self, factory: EngineFactory) -> None:
-        """Start the engine in a worker thread so the server answers (503) while it loads."""
-        self._task = asyncio.create_task(self._start(factory))
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> ServiceState:
+        """Everything that does not need the engine: templates, keys, admission, metrics."""
+        records = list(settings.api_keys)
+        if settings.api_keys_file is not None:
+            records += read_key_file(settings.api_keys_file)
+        admission = Admission(
+            settings.max_concurrent_requests, settings.max_queued_requests, settings.retry_after_s
+        )
+        metrics = ServiceMetrics()
+        metrics.watch(admission)
+        return cls(settings, TemplateStore.from_directory(), KeyRing(records), admission, metrics)
 
-    async def _start(self, factory: EngineFactory) -> None:
+    def start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
+        """Start the engine and load the ranker in worker threads, so the server answers (503) meanwhile."""
+        self.status, self.error = "starting", None
+        self._task = asyncio.create_task(self._start(engine_factory, ranker_factory))
+
+    async def _start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
         try:
-            engine = await asyncio.to_thread(factory, self.settings)
+            ranker = await asyncio.to_thread(ranker_factory, self.settings)
+            engine = await asyncio.to_thread(engine_factory, self.settings)
         except Exception as exc:
-            logger.exception("engine failed to start")
+            logger.exception("start-up failed")
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
             return
         self.engine = engine
-        self.writer = CreativeWriter(engine, self.settings)
+        self.pipeline = CreativePipeline(CreativeWriter(engine, self.settings, self.templates), ranker)
         self.status = "ready"
+        logger.info("ready", extra={"model": engine.model_name, "auth": self.keys.enabled})
 
     async def wait_ready(self) -> None:
         """Wait for the start-up task (used by tests and the CLI-style callers)."""
         if self._task is not None:
             await self._task
 
-    def ready_writer(self) -> CreativeWriter:
-        """The writer, or :class:`EngineNotReadyError` while starting / after failure or death."""
-        if self.writer is None or self.engine is None:
+    def ready_pipeline(self) -> CreativePipeline:
+        """The pipeline, or :class:`EngineNotReadyError` while starting / after failure or death."""
+        if self.pipeline is None or self.engine is None:
             detail = f": {self.error}" if self.error else ""
             raise EngineNotReadyError(f"the engine is {self.status}{detail}")
         if not self.engine.is_healthy():
             self.status = "dead"
             raise EngineNotReadyError("the engine is dead; restart the service")
-        return self.writer
+        return self.pipeline
 
     async def stop(self) -> None:
-        """Cancel a pending start and shut the engine down."""
+        """Wait for a pending start and shut the engine down."""
         if self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
         if self.engine is not None:
             await asyncio.to_thread(self.engine.shutdown)
+        self.engine = self.pipeline = None
         self.status = "stopped"

@@ -1,4 +1,8 @@
-"""``python -m creative generate``: write ranked ad copy for every row of a JSONL file, in input order."""
+"""``python -m creative generate``: write ranked ad copy for every row of a JSONL file, in input order.
+
+Each row is written (``n`` candidates) and ranked down to its ``k`` best; ``--no-rank`` keeps every
+candidate in generation order.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ class RunSummary:
     candidates: int = 0
     output_tokens: int = 0
     seconds: float = 0.0
+    generate_seconds: float = 0.0
+    rank_seconds: float = 0.0
     error_codes: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def add(self, record: dict[str, Any]) -> None:
@@ -48,6 +54,8 @@ class RunSummary:
         self.valid_first_try += stats["valid_first_try"]
         self.candidates += stats["returned"] + stats["rejected"]
         self.output_tokens += record["usage"]["completion_tokens"]
+        self.generate_seconds += record["timings"].get("generate_s", 0.0)
+        self.rank_seconds += record["timings"].get("rank_s", 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly figures, with rates."""
@@ -64,6 +72,11 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "variants_per_s": round(self.variants / secs, 3),
             "output_tokens_per_s": round(self.output_tokens / secs, 1),
+            "rank_share_of_request_time": round(
+                self.rank_seconds / (self.generate_seconds + self.rank_seconds), 4
+            )
+            if self.rank_seconds
+            else None,
         }
 
 
@@ -139,6 +152,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     gen.add_argument("--input", type=Path, required=True, help="JSONL, one request per line")
     gen.add_argument("--output", type=Path, required=True, help="JSONL, one record per input row")
     gen.add_argument("--concurrency", type=int, default=None, help="rows in flight (default: setting)")
+    gen.add_argument(
+        "--no-rank", action="store_true", help="return every candidate in generation order, unranked"
+    )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
@@ -157,15 +173,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from creative.engine import VllmEngine
+    from creative.pipeline import CreativePipeline, VariantRanker
     from creative.writer import CreativeWriter
 
+    ranker: VariantRanker | None = None
+    if not args.no_rank:
+        # The CLI is a composition root, like the API's app factory: only entry points load ``ranking``.
+        from ranking.rank import Ranker
+
+        print("loading the ranker…", file=sys.stderr, flush=True)
+        ranker = Ranker.from_settings()
     print(f"starting the engine ({settings.resolved_model_path.name})…", file=sys.stderr, flush=True)
     engine = VllmEngine.start(settings)
     print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)
     try:
-        writer = CreativeWriter(engine, settings)
+        pipeline = CreativePipeline(CreativeWriter(engine, settings), ranker)
         summary = asyncio.run(
-            generate_file(args.input, args.output, writer.write, concurrency, progress=not args.quiet)
+            generate_file(args.input, args.output, pipeline.run, concurrency, progress=not args.quiet)
         )
     finally:
         engine.shutdown()

@@ -28,6 +28,8 @@ class FakeEngine:
         self.healthy = True
         self.in_flight = 0
         self.max_in_flight = 0
+        self.cancelled = 0
+        self.gate: asyncio.Event | None = None  # when set, generate waits for it (holds requests in flight)
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         return [len(word) for message in messages for word in message["content"].split()]
@@ -40,9 +42,14 @@ class FakeEngine:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if self.gate is not None:
+                await self.gate.wait()
             if self.delay:
                 await asyncio.sleep(self.delay)
             texts = self.script(spec, call)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
         finally:
             self.in_flight -= 1
         return EngineOutput(

@@ -1,18 +1,47 @@
-"""``POST /v1/creatives``: write variants for one profile × product × placement."""
+"""``POST /v1/creatives``: write variants for one profile × product × placement and rank the best ``k``."""
 
 from __future__ import annotations
 
-import uuid
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from api.deps import WriterDep
-from creative.schema import CreativeRequest, CreativeResult
+from api.cancellation import ClientDisconnectedError, cancel_on_disconnect
+from api.deps import GenerateKey, PipelineDep, StateDep
+from creative.schema import CreativeRequest, CreativeResult, ErrorInfo
 
 router = APIRouter(prefix="/v1", tags=["creatives"])
 
 
-@router.post("/creatives", response_model=CreativeResult)
-async def create_creatives(body: CreativeRequest, writer: WriterDep) -> CreativeResult:
-    """Generate ``n`` checked variants (if the client disconnects, the generation is cancelled)."""
-    return await writer.write(body, request_id=f"cr-{uuid.uuid4().hex[:16]}")
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "model": dict[str, ErrorInfo]}
+
+
+@router.post(
+    "/creatives",
+    response_model=CreativeResult,
+    responses={
+        400: _error("Invalid request; `param` names the field."),
+        401: _error("Missing, invalid or revoked API key."),
+        403: _error("The key lacks the `generate` scope."),
+        413: _error("Body over the size limit."),
+        429: _error("At the concurrency limit; retry after `Retry-After` seconds."),
+        503: _error("The engine is starting or down; retry after `Retry-After` seconds."),
+    },
+)
+async def create_creatives(
+    body: CreativeRequest, request: Request, key: GenerateKey, state: StateDep, pipeline: PipelineDep
+) -> CreativeResult:
+    """Generate ``n`` checked candidates and return the top ``k``, ranked, with their scores.
+
+    If the client disconnects, its generation is cancelled in the engine.
+    """
+    request_id = f"cr-{request.state.request_id}"
+    async with state.admission.slot():
+        try:
+            result = await cancel_on_disconnect(request, pipeline.run(body, request_id=request_id))
+        except ClientDisconnectedError:
+            state.metrics.cancelled.inc()
+            raise
+    state.metrics.observe_result(result)
+    return result

@@ -6,18 +6,21 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
+from api.protocol import HealthStatus
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthStatus, responses={503: {"model": HealthStatus}})
 async def health(state: StateDep) -> JSONResponse:
     """Engine status; load balancers should only route to a 200."""
     if state.status == "ready" and state.engine is not None and not state.engine.is_healthy():
         state.status = "dead"
-    body: dict[str, object] = {"status": state.status}
-    if state.engine is not None:
-        body["model"] = state.engine.model_name
-    if state.error:
-        body["error"] = state.error
-    return JSONResponse(body, status_code=200 if state.status == "ready" else 503)
+    body = HealthStatus(
+        status=state.status,
+        model=state.engine.model_name if state.engine is not None else None,
+        error=state.error,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=200 if state.status == "ready" else 503
+    )

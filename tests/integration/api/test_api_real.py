@@ -1,4 +1,4 @@
-"""The API on the real engine (shared session engine, not shut down by the app)."""
+"""The API on the real engine (shared session engine, not shut down by the app) and the real MiniLM."""
 
 from __future__ import annotations
 
@@ -47,7 +47,10 @@ async def test_post_creatives_on_the_real_engine(
     assert body["model"] == "smollm2-135m-instruct"
     placement = get_placement("meta_feed")
     assert body["variants"]
+    assert body["ranked"] is True and 1 <= len(body["variants"]) <= min(2, body["stats"]["returned"])
+    assert [v["score"]["rank"] for v in body["variants"]] == list(range(1, len(body["variants"]) + 1))
     for variant in body["variants"]:
+        assert variant["score"]["relevance_source"] == "embedding"  # the real MiniLM ranked them
         for spec in placement.fields:
             assert len(variant["fields"][spec.name]) <= spec.max_chars
     assert real_engine.is_healthy()

@@ -43,7 +43,9 @@ def test_cli_writes_one_record_per_row_in_order(tmp_path: Path, sample_request: 
     for record in (records[0], records[3]):
         assert "error" not in record
         assert record["variants"], record["rejected"]
+        assert record["ranked"] is True and len(record["variants"]) <= record["k"] == 1
         for variant in record["variants"]:
+            assert variant["score"]["rank"] == 1
             assert {"fields", "valid_first_try", "repaired", "repairs", "attempt", "seed"} <= variant.keys()
     summary_line = next(line for line in completed.stderr.splitlines() if line.startswith('{"summary"'))
     summary = json.loads(summary_line)["summary"]

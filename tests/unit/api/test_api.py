@@ -9,17 +9,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import ApiSettings
 from creative.settings import Settings
-from tests.fakes import FakeEngine, json_copy
-
-GOOD = json_copy(headline="Trail shoes that stay dry", description="Peak TrailRunner X keeps feet dry.")
+from tests.fakes import FakeEngine
+from tests.unit.api.support import distinct_copy, fake_app
 
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    app = create_app(ApiSettings(), engine_factory=lambda s: FakeEngine(lambda spec, call: [GOOD] * spec.n))
+    app = fake_app(lambda s: FakeEngine(distinct_copy))
     with TestClient(app) as test_client:
         test_client.portal.call(app.state.service.wait_ready)  # type: ignore[union-attr]
         yield test_client
@@ -31,11 +28,15 @@ def test_health_ready(client: TestClient) -> None:
     assert response.json() == {"status": "ready", "model": "fake-model"}
 
 
-def test_creatives_returns_variants(client: TestClient, sample_request: dict[str, Any]) -> None:
+def test_creatives_returns_the_top_k_ranked(client: TestClient, sample_request: dict[str, Any]) -> None:
     response = client.post("/v1/creatives", json=sample_request)
     assert response.status_code == 200
     body = response.json()
-    assert len(body["variants"]) == 8
+    assert body["ranked"] is True and body["k"] == 3 and body["stats"]["returned"] == 8
+    assert [v["score"]["rank"] for v in body["variants"]] == [1, 2, 3]
+    scores = [v["score"]["score"] for v in body["variants"]]
+    assert scores == sorted(scores, reverse=True)
+    assert {"generate_s", "rank_s"} <= body["timings"].keys()
     assert body["template"] == {"name": "google_search", "version": 1}
     assert (
         body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
@@ -80,9 +81,9 @@ def test_health_is_503_while_the_engine_starts(sample_request: dict[str, Any]) -
 
     def slow_factory(settings: Settings) -> FakeEngine:
         release.wait(timeout=30)
-        return FakeEngine(lambda spec, call: [GOOD] * spec.n)
+        return FakeEngine(distinct_copy)
 
-    app = create_app(ApiSettings(), engine_factory=slow_factory)
+    app = fake_app(slow_factory)
     with TestClient(app) as test_client:
         assert test_client.get("/health").status_code == 503
         response = test_client.post("/v1/creatives", json=sample_request)
@@ -98,7 +99,7 @@ def test_failed_engine_start_is_reported() -> None:
     def broken(settings: Settings) -> FakeEngine:
         raise FileNotFoundError("no model at /nowhere")
 
-    app = create_app(ApiSettings(), engine_factory=broken)
+    app = fake_app(broken)
     with TestClient(app) as test_client:
         test_client.portal.call(app.state.service.wait_ready)  # type: ignore[union-attr]
         response = test_client.get("/health")

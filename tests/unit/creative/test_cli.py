@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +11,9 @@ import pytest
 
 from creative.cli import generate_file, main
 from creative.errors import CreativeInputError
+from creative.pipeline import CreativePipeline
 from creative.schema import CreativeRequest, CreativeResult
-from creative.settings import Settings
+from creative.settings import PROJECT_ROOT, Settings
 from creative.writer import CreativeWriter
 from tests.fakes import FakeEngine, json_copy
 
@@ -79,3 +82,38 @@ def test_cli_rejects_a_missing_input_file(tmp_path: Path, capsys: pytest.Capture
     code = main(["generate", "--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o.jsonl")])
     assert code == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rank", [True, False])
+async def test_rows_are_ranked_to_k_unless_no_rank(
+    tmp_path: Path, sample_request: dict[str, Any], rank: bool
+) -> None:
+    from ranking.rank import Ranker
+    from tests.unit.api.support import distinct_copy
+    from tests.unit.ranking.fakes import WordEmbedder
+
+    source, target = tmp_path / "rows.jsonl", tmp_path / "out.jsonl"
+    write_rows(source, [dict(sample_request, n=6, k=2, seed=s) for s in range(3)])
+    pipeline = CreativePipeline(CreativeWriter(FakeEngine(distinct_copy), Settings()), Ranker(WordEmbedder()))
+
+    async def handler(request: CreativeRequest, request_id: str) -> CreativeResult:
+        return await pipeline.run(request, request_id, rank=rank)
+
+    summary = await generate_file(source, target, handler, concurrency=2, progress=False)
+    records = [json.loads(line) for line in target.read_text().splitlines()]
+    for record in records:
+        assert record["ranked"] is rank and record["stats"]["returned"] == 6
+        if rank:
+            assert [v["score"]["rank"] for v in record["variants"]] == [1, 2]
+        else:
+            assert [v["index"] for v in record["variants"]] == list(range(6))
+            assert all(v["score"] is None for v in record["variants"])
+    assert (summary.as_dict()["rank_share_of_request_time"] is not None) is rank
+
+
+def test_the_creative_core_does_not_import_ranking() -> None:
+    code = (
+        "import sys, creative.writer, creative.pipeline, creative.cli, creative.engine; "
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'ranking'], 'ranking imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)

@@ -1,0 +1,120 @@
+"""Ranking cost on real copy: throughput (variants/s) and its share of request time, in one run.
+
+Writes candidates for every row of the rows file on the real engine, then ranks them with the real
+MiniLM ranker three ways: request by request (what the API does), all requests in one ``rank_many`` call
+(what the batch runner does), and inside the full pipeline (sequential requests, so each request's
+``rank_s`` / (``generate_s`` + ``rank_s``) is its share of the request time). Prints and writes
+``bench/results/rank.json``. Goals (issue): >= 400 variants/s on 2 cores, < 10 % of request time.
+
+    .venv/bin/python bench/bench_rank.py [--input examples/rows.jsonl] [--n 8] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from creative.engine import VllmEngine
+from creative.pipeline import CreativePipeline
+from creative.rows import parse_row
+from creative.schema import CreativeRequest, CreativeResult
+from creative.settings import PROJECT_ROOT, Settings
+from creative.writer import CreativeWriter
+from ranking.rank import Ranker
+
+RESULTS = PROJECT_ROOT / "bench" / "results" / "rank.json"
+
+
+def load_requests(path: Path, n: int) -> list[CreativeRequest]:
+    """The valid rows of ``path`` with ``n`` candidates each."""
+    requests = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parsed = parse_row(line) if line.strip() else None
+        if isinstance(parsed, CreativeRequest):
+            requests.append(parsed.model_copy(update={"n": n, "k": min(parsed.k or 3, n)}))
+    return requests
+
+
+def best_rate(run: object, variants: int, repeats: int) -> tuple[float, float]:
+    """(best, median) variants/s of ``run()`` over ``repeats`` timed calls."""
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()  # type: ignore[operator]
+        rates.append(variants / (time.perf_counter() - started))
+    return max(rates), statistics.median(rates)
+
+
+async def write_all(writer: CreativeWriter, requests: list[CreativeRequest]) -> list[CreativeResult]:
+    """Every request concurrently (vLLM batches them)."""
+    return await asyncio.gather(*(writer.write(r, f"bench-{i}") for i, r in enumerate(requests)))
+
+
+async def pipeline_sequential(
+    pipeline: CreativePipeline, requests: list[CreativeRequest]
+) -> list[CreativeResult]:
+    """One request at a time, as a single API call would see it."""
+    return [await pipeline.run(r, f"bench-seq-{i}") for i, r in enumerate(requests)]
+
+
+def main() -> None:
+    """Run the benchmark and write the JSON results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, default=PROJECT_ROOT / "examples" / "rows.jsonl")
+    parser.add_argument("--n", type=int, default=8, help="candidates per request")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sequential-rows", type=int, default=5)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    settings = Settings()
+    requests = load_requests(args.input, args.n)
+    ranker = Ranker.from_settings()
+    engine = VllmEngine.start(settings)
+    try:
+        writer = CreativeWriter(engine, settings)
+        results = asyncio.run(write_all(writer, requests))
+        pipeline = CreativePipeline(writer, ranker)
+        asyncio.run(pipeline_sequential(pipeline, requests[:1]))  # warm-up
+        sequential = asyncio.run(pipeline_sequential(pipeline, requests[: args.sequential_rows]))
+    finally:
+        engine.shutdown()
+
+    items = [(req, res.variants, res.k) for req, res in zip(requests, results, strict=True)]
+    variants = sum(len(res.variants) for res in results)
+    ranker.rank_many(items)  # warm-up
+
+    def per_request() -> None:
+        for request, candidates, k in items:
+            ranker.rank(request, candidates, k)
+
+    loop_best, loop_median = best_rate(per_request, variants, args.repeats)
+    batch_best, batch_median = best_rate(lambda: ranker.rank_many(items), variants, args.repeats)
+    generate_s = sum(r.timings["generate_s"] for r in sequential)
+    rank_s = sum(r.timings["rank_s"] for r in sequential)
+
+    result = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "embedder": ranker.settings.resolved_embedder_path.name,
+        "requests": len(requests),
+        "variants": variants,
+        "per_request_variants_per_s": {"best": round(loop_best, 1), "median": round(loop_median, 1)},
+        "rank_many_variants_per_s": {"best": round(batch_best, 1), "median": round(batch_median, 1)},
+        "batch_vs_per_request": round(batch_median / loop_median, 2),
+        "sequential_requests": len(sequential),
+        "mean_generate_s": round(generate_s / len(sequential), 4),
+        "mean_rank_s": round(rank_s / len(sequential), 4),
+        "rank_share_of_request_time": round(rank_s / (generate_s + rank_s), 4),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":  # vLLM's engine process re-imports __main__
+    main()
