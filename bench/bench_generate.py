@@ -30,6 +30,19 @@ async def _run(writer: CreativeWriter, rows: Path, concurrency: int) -> RunSumma
         return await generate_file(rows, Path(tmp) / "out.jsonl", writer.write, concurrency, progress=False)
 
 
+async def _passes(
+    writer: CreativeWriter, rows: Path, sequential_rows: int, concurrency: int
+) -> tuple[RunSummary, RunSummary, RunSummary]:
+    """All passes in one event loop (vLLM's async engine is bound to the loop that first used it)."""
+    # Warm-up: grammar compilation and first-batch allocations are not part of steady state.
+    await _run(writer, _head(rows, 1), 1)
+    concurrent = await _run(writer, rows, concurrency)
+    head = _head(rows, sequential_rows)
+    sequential = await _run(writer, head, 1)
+    concurrent_head = await _run(writer, head, concurrency)
+    return concurrent, sequential, concurrent_head
+
+
 def main() -> None:
     """Run the benchmark and write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,12 +57,9 @@ def main() -> None:
     start_s = time.perf_counter() - started
     try:
         writer = CreativeWriter(engine, settings)
-        # Warm-up: grammar compilation and first-batch allocations are not part of steady state.
-        asyncio.run(_run(writer, _head(args.input, 1), 1))
-        concurrent = asyncio.run(_run(writer, args.input, settings.max_concurrent_requests))
-        head = _head(args.input, args.sequential_rows)
-        sequential = asyncio.run(_run(writer, head, 1))
-        concurrent_head = asyncio.run(_run(writer, head, settings.max_concurrent_requests))
+        concurrent, sequential, concurrent_head = asyncio.run(
+            _passes(writer, args.input, args.sequential_rows, settings.max_concurrent_requests)
+        )
     finally:
         engine.shutdown()
 

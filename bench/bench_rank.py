@@ -50,16 +50,15 @@ def best_rate(run: object, variants: int, repeats: int) -> tuple[float, float]:
     return max(rates), statistics.median(rates)
 
 
-async def write_all(writer: CreativeWriter, requests: list[CreativeRequest]) -> list[CreativeResult]:
-    """Every request concurrently (vLLM batches them)."""
-    return await asyncio.gather(*(writer.write(r, f"bench-{i}") for i, r in enumerate(requests)))
-
-
-async def pipeline_sequential(
-    pipeline: CreativePipeline, requests: list[CreativeRequest]
-) -> list[CreativeResult]:
-    """One request at a time, as a single API call would see it."""
-    return [await pipeline.run(r, f"bench-seq-{i}") for i, r in enumerate(requests)]
+async def write_and_run(
+    pipeline: CreativePipeline, requests: list[CreativeRequest], sequential_rows: int
+) -> tuple[list[CreativeResult], list[CreativeResult]]:
+    """All requests written concurrently (vLLM batches them, unranked), then the first rows through the
+    whole pipeline one at a time, as single API calls see it. One event loop: the engine is bound to it."""
+    written = await asyncio.gather(*(pipeline.writer.write(r, f"bench-{i}") for i, r in enumerate(requests)))
+    await pipeline.run(requests[0], "bench-warm-up")
+    sequential = [await pipeline.run(r, f"bench-seq-{i}") for i, r in enumerate(requests[:sequential_rows])]
+    return list(written), sequential
 
 
 def main() -> None:
@@ -77,11 +76,8 @@ def main() -> None:
     ranker = Ranker.from_settings()
     engine = VllmEngine.start(settings)
     try:
-        writer = CreativeWriter(engine, settings)
-        results = asyncio.run(write_all(writer, requests))
-        pipeline = CreativePipeline(writer, ranker)
-        asyncio.run(pipeline_sequential(pipeline, requests[:1]))  # warm-up
-        sequential = asyncio.run(pipeline_sequential(pipeline, requests[: args.sequential_rows]))
+        pipeline = CreativePipeline(CreativeWriter(engine, settings), ranker)
+        results, sequential = asyncio.run(write_and_run(pipeline, requests, args.sequential_rows))
     finally:
         engine.shutdown()
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+
+from creative.placements import PLACEMENTS
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160)]
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 
 MAX_SEED = 2**31 - 1
+_PLACEMENT_NAMES: list[JsonValue] = [name for name in sorted(PLACEMENTS)]  # documented as an enum
 
 
 class StrictModel(BaseModel):
@@ -55,7 +58,10 @@ class CreativeRequest(StrictModel):
 
     profile: Profile
     product: Product
-    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="An ad surface from `GET /v1/placements`.",
+        json_schema_extra={"enum": _PLACEMENT_NAMES},
+    )
     n: int | None = Field(default=None, ge=1, le=128, description="Candidate variants to write.")
     k: int | None = Field(default=None, ge=1, le=128, description="Variants to return after ranking.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)

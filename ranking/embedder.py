@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from sentence_transformers import SentenceTransformer
+from sentence_transformers import SentenceTransformer, util
 
 from ranking.settings import RankingSettings
 
@@ -31,6 +31,19 @@ def resolve_device(choice: str) -> str:
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return choice
+
+
+def resolve_dtype(choice: str, device: str) -> str:
+    """``bfloat16`` for ``auto`` on CUDA or on a CPU with native bf16 instructions, else ``float32``."""
+    if choice != "auto":
+        return choice
+    if (
+        device.startswith("cuda")
+        or torch.cpu._is_avx512_bf16_supported()
+        or torch.cpu._is_amx_tile_supported()
+    ):
+        return "bfloat16"
+    return "float32"
 
 
 def check_model_dir(path: Path, kind: str) -> None:
@@ -74,9 +87,8 @@ class Embedder:
         """The embedder the settings describe (the packaged MiniLM by default)."""
         path = settings.resolved_embedder_path
         check_model_dir(path, "sentence-transformers")
-        model = load_sentence_transformer(
-            str(path), resolve_device(settings.embedder_device), settings.embedder_dtype
-        )
+        device = resolve_device(settings.embedder_device)
+        model = load_sentence_transformer(str(path), device, resolve_dtype(settings.embedder_dtype, device))
         return cls(model, settings.embed_batch_size)
 
     @property
@@ -100,4 +112,4 @@ class Embedder:
                 show_progress_bar=False,
             )
         assert isinstance(vectors, torch.Tensor)
-        return vectors.float()
+        return util.normalize_embeddings(vectors.float())  # unit rows in float32, also from bf16 weights

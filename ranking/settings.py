@@ -30,8 +30,10 @@ class RankingSettings(BaseSettings):
     embedder_device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="`auto` uses CUDA when available, else the CPU."
     )
-    embedder_dtype: Literal["float32", "bfloat16"] = Field(
-        default="float32", description="Weights dtype of the embedder (bfloat16 is faster on recent CPUs)."
+    embedder_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="Weights dtype of the embedder. `auto`: bfloat16 on CUDA or on a CPU with native bf16 "
+        "(AVX512-BF16/AMX: ~2x the float32 speed, cosine to float32 embeddings > 0.999), else float32.",
     )
     embed_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per forward pass.")
     profile_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of profile relevance.")

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from ranking.cross import CrossEncoderScorer
-from ranking.embedder import Embedder, check_model_dir, resolve_device
+from ranking.embedder import Embedder, check_model_dir, resolve_device, resolve_dtype
 from ranking.settings import RankingSettings, packaged_minilm_path
 
 
@@ -68,4 +68,6 @@ def test_missing_model_folders_fail_early(tmp_path: Path) -> None:
 
 def test_device_choice() -> None:
     assert resolve_device("cpu") == "cpu"
+    assert resolve_dtype("float32", "cuda") == "float32" and resolve_dtype("auto", "cuda") == "bfloat16"
+    assert resolve_dtype("auto", "cpu") in ("bfloat16", "float32")
     assert resolve_device("auto") in ("cpu", "cuda")
