@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-Scope = Literal["generate", "templates:write"]
-SCOPES: tuple[Scope, ...] = ("generate", "templates:write")
+Scope = Literal["generate", "templates:write", "adapters:write"]
+SCOPES: tuple[Scope, ...] = ("generate", "templates:write", "adapters:write")
 KEY_PREFIX = "adc_"
 
 

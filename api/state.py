@@ -1,5 +1,5 @@
 """What the app owns: the engine and the ranker (started in the background by the lifespan), the
-pipeline built on them, the templates, the API keys, the admission bound and the metrics."""
+pipeline built on them, the templates, the adapters, the API keys, the admission bound and the metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from api.auth import KeyRing, read_key_file
 from api.limits import Admission
 from api.metrics import ServiceMetrics
 from api.settings import ApiSettings
+from creative.adapters import AdapterRegistry, registry_from_settings
 from creative.engine import EngineNotReadyError, TextEngine
 from creative.pipeline import CreativePipeline, VariantRanker
 from creative.settings import Settings
@@ -33,6 +34,7 @@ class ServiceState:
     keys: KeyRing
     admission: Admission
     metrics: ServiceMetrics
+    adapters: AdapterRegistry
     status: str = "starting"
     error: str | None = None
     engine: TextEngine | None = None
@@ -50,7 +52,14 @@ class ServiceState:
         )
         metrics = ServiceMetrics()
         metrics.watch(admission)
-        return cls(settings, TemplateStore.from_directory(), KeyRing(records), admission, metrics)
+        return cls(
+            settings,
+            TemplateStore.from_directory(),
+            KeyRing(records),
+            admission,
+            metrics,
+            registry_from_settings(settings),
+        )
 
     def start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
         """Start the engine and load the ranker in worker threads, so the server answers (503) meanwhile."""
@@ -66,7 +75,9 @@ class ServiceState:
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
             return
         self.engine = engine
-        self.pipeline = CreativePipeline(CreativeWriter(engine, self.settings, self.templates), ranker)
+        self.pipeline = CreativePipeline(
+            CreativeWriter(engine, self.settings, self.templates, self.adapters), ranker
+        )
         self.status = "ready"
         logger.info("ready", extra={"model": engine.model_name, "auth": self.keys.enabled})
 

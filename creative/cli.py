@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --concurrency must be at least 1", file=sys.stderr)
         return 2
 
+    from creative.adapters import registry_from_settings
     from creative.engine import VllmEngine
     from creative.pipeline import CreativePipeline, VariantRanker
     from creative.writer import CreativeWriter
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = VllmEngine.start(settings)
     print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)
     try:
-        pipeline = CreativePipeline(CreativeWriter(engine, settings), ranker)
+        writer = CreativeWriter(engine, settings, adapters=registry_from_settings(settings))
+        pipeline = CreativePipeline(writer, ranker)
         summary = asyncio.run(
             generate_file(args.input, args.output, pipeline.run, concurrency, progress=not args.quiet)
         )

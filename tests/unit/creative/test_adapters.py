@@ -1,0 +1,94 @@
+"""The adapter registry: names, allowed folders, base-model hash, rank; the all-zero base adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from creative.adapters import AdapterError, AdapterRegistry, write_null_adapter
+from creative.settings import Settings
+
+BASE = "a" * 64
+
+
+def make_adapter(folder: Path, rank: int = 8, base: str | None = BASE) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "peft_type": "LORA"}))
+    save_file({"x": torch.zeros(1)}, str(folder / "adapter_model.safetensors"))
+    card = {"voice": "playful", "metrics": [{"epoch": 1, "validation_loss": 1.0}]}
+    if base:
+        card["base_model_sha256"] = base
+    (folder / "adapter_card.json").write_text(json.dumps(card))
+    return folder
+
+
+def registry(root: Path, default: str | None = None) -> AdapterRegistry:
+    return AdapterRegistry(BASE, [root], max_rank=16, default=default)
+
+
+def test_folder_load_ids_and_resolution(tmp_path: Path) -> None:
+    make_adapter(tmp_path / "house")
+    make_adapter(tmp_path / "playful")
+    reg = registry(tmp_path, default="house")
+    assert [a.name for a in reg.load_folder(tmp_path)] == ["house", "playful"]
+    assert [a.int_id for a in reg.all()] == [1, 2]
+    assert reg.resolve("default") is not None and reg.resolve("default").name == "house"  # type: ignore[union-attr]
+    assert reg.resolve(None) is None  # `"adapter": null` asks for the base model
+    assert reg.resolve("playful").describe()["voice"] == "playful"  # type: ignore[union-attr]
+    assert "path" not in reg.resolve("playful").describe()  # type: ignore[union-attr]
+    assert reg.register("house", tmp_path / "house").int_id == 1  # same folder again: no-op
+
+
+@pytest.mark.parametrize(
+    ("name", "folder", "code"),
+    [
+        ("Bad Name", "ok", "invalid_adapter_name"),
+        ("default", "ok", "invalid_adapter_name"),
+        ("outside", "../elsewhere/ok", "path_not_allowed"),
+        ("wide", "wide", "rank_too_large"),
+        ("other-base", "other-base", "base_model_mismatch"),
+        ("empty", "empty", "invalid_adapter"),
+        ("taken", "second", "adapter_exists"),
+    ],
+)
+def test_registration_refusals(tmp_path: Path, name: str, folder: str, code: str) -> None:
+    root = tmp_path / "root"
+    make_adapter(root / "ok")
+    make_adapter(tmp_path / "elsewhere" / "ok")
+    make_adapter(root / "wide", rank=64)
+    make_adapter(root / "other-base", base="b" * 64)
+    (root / "empty").mkdir()
+    make_adapter(root / "second")
+    reg = registry(root)
+    reg.register("taken", root / "ok")
+    with pytest.raises(AdapterError) as caught:
+        reg.register(name, root / folder)
+    assert caught.value.info.code == code
+
+
+def test_unknown_adapter_names_the_field(tmp_path: Path) -> None:
+    with pytest.raises(AdapterError) as caught:
+        registry(tmp_path).resolve("nope")
+    assert caught.value.info.param == "adapter" and caught.value.info.code == "unknown_adapter"
+
+
+def test_null_adapter_is_all_zeros_for_the_real_model(tmp_path: Path) -> None:
+    model_dir = Settings().resolved_model_path
+    out = write_null_adapter(model_dir, tmp_path / "null", 8, ["q_proj", "v_proj"])
+    tensors = load_file(str(out / "adapter_model.safetensors"))
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] == 8 and set(config["target_modules"]) == {"q_proj", "v_proj"}
+    layers = json.loads((model_dir / "config.json").read_text())["num_hidden_layers"]
+    assert len(tensors) == layers * 2 * 2  # q and v, A and B, every layer
+    assert all(float(t.abs().sum()) == 0.0 for t in tensors.values())
+
+
+def test_a_bad_adapter_in_the_folder_is_skipped_not_fatal(tmp_path: Path) -> None:
+    make_adapter(tmp_path / "good")
+    make_adapter(tmp_path / "foreign", base="c" * 64)
+    reg = registry(tmp_path)
+    assert [a.name for a in reg.load_folder(tmp_path)] == ["good"]

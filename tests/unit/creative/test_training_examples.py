@@ -1,0 +1,74 @@
+"""Training examples match serving prompts; the shared-prefix loss equals the plain padded loss."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from creative.chat import chat_prompt_ids
+from creative.placements import get_placement
+from creative.settings import Settings
+from creative.training.data import TrainingRow
+from creative.training.train import IGNORE, batch_loss, build_examples, collate, epoch_batches
+from prompts.context import template_variables
+from prompts.store import TemplateStore
+from tests.unit.creative.test_training_data import row
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> object:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(Settings().resolved_model_path))
+
+
+def rows() -> list[TrainingRow]:
+    other = row(profile={"id": "p2", "interests": ["baking"]})
+    other["target"] = {"title": "Warm feet after baking", "body": "Peak TrailRunner X: waterproof, 380 g."}
+    return [TrainingRow.model_validate(row()), TrainingRow.model_validate(other)]
+
+
+def test_prompt_is_what_the_server_sends_and_only_the_copy_is_learned(tokenizer: object) -> None:
+    templates = TemplateStore.from_directory()
+    first = rows()[0]
+    example = build_examples([first], tokenizer, templates, None, 1024)[0]
+    placement = get_placement("push")
+    served = chat_prompt_ids(
+        tokenizer,
+        templates.for_placement("push").render(template_variables(first.profile, first.product, placement)),
+    )
+    assert example.input_ids[: len(served)] == served
+    assert all(label == IGNORE for label in example.labels[: len(served)])
+    learned = [t for t in example.labels if t != IGNORE]
+    decoded = tokenizer.decode(learned)  # type: ignore[attr-defined]
+    assert json.loads(decoded.removesuffix(tokenizer.eos_token)) == first.target  # type: ignore[attr-defined]
+
+
+def test_rows_without_the_voice_are_left_out(tokenizer: object) -> None:
+    assert build_examples(rows(), tokenizer, TemplateStore.from_directory(), "playful", 1024) == []
+
+
+def test_shared_prefix_loss_equals_the_plain_loss(tokenizer: object) -> None:
+    from transformers import AutoModelForCausalLM
+
+    examples = build_examples(rows(), tokenizer, TemplateStore.from_directory(), None, 1024)
+    model = AutoModelForCausalLM.from_pretrained(str(Settings().resolved_model_path), dtype=torch.float32)
+    pad = tokenizer.eos_token_id  # type: ignore[attr-defined]
+    with torch.no_grad():
+        plain = model(**collate(examples, pad)).loss
+        shared = batch_loss(model, examples, pad, bf16=False)
+    assert float(shared) == pytest.approx(float(plain), rel=1e-4)
+
+
+def test_batches_keep_one_template_and_are_reproducible() -> None:
+    from creative.training.train import Example
+
+    examples = [Example([1], [1], group) for group in ["push", "email"] * 10]
+    batches = epoch_batches(examples, 4, seed=3, epoch=1)
+    assert all(len({examples[i].group for i in batch}) == 1 for batch in batches)
+    assert sorted(i for batch in batches for i in batch) == list(range(20))
+    assert (
+        batches == epoch_batches(examples, 4, seed=3, epoch=1) != epoch_batches(examples, 4, seed=3, epoch=2)
+    )
