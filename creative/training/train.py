@@ -142,11 +142,12 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
     return batches
 
 
-def shared_prefix_length(sequences: list[list[int]]) -> int:
-    """Tokens all sequences start with, leaving at least one token of each after it."""
-    limit = min(len(s) for s in sequences) - 1
+def shared_prefix_length(batch: list[Example]) -> int:
+    """Prompt tokens all examples start with, stopping one token before the first learned token of any
+    example (the logits that predict it must come from the part computed per example)."""
+    limit = min(next(i for i, label in enumerate(e.labels) if label != IGNORE) for e in batch) - 1
     length = 0
-    while length < limit and len({s[length] for s in sequences}) == 1:
+    while length < limit and len({e.input_ids[length] for e in batch}) == 1:
         length += 1
     return length
 
@@ -159,7 +160,7 @@ def batch_loss(model: Any, batch: list[Example], pad_id: int, bf16: bool) -> tor
     gradient as a plain padded forward, at a fraction of the cost (2.7x on 2 CPU cores).
     """
     device = next(model.parameters()).device
-    shared = shared_prefix_length([e.input_ids for e in batch])
+    shared = shared_prefix_length(batch)
     rest = collate([Example(e.input_ids[shared:], e.labels[shared:]) for e in batch], pad_id)
     rest = {k: v.to(device) for k, v in rest.items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -321,6 +322,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     bar.close()
 
     model.save_pretrained(str(config.out))
+    (config.out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; ours is the card
     halve_adapter_weights(config.out)
     card = {
         "name": config.out.name,

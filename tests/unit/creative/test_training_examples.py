@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -11,7 +13,15 @@ from creative.chat import chat_prompt_ids
 from creative.placements import get_placement
 from creative.settings import Settings
 from creative.training.data import TrainingRow
-from creative.training.train import IGNORE, batch_loss, build_examples, collate, epoch_batches
+from creative.training.train import (
+    IGNORE,
+    TrainConfig,
+    batch_loss,
+    build_examples,
+    collate,
+    epoch_batches,
+    train,
+)
 from prompts.context import template_variables
 from prompts.store import TemplateStore
 from tests.unit.creative.test_training_data import row
@@ -57,9 +67,10 @@ def test_shared_prefix_loss_equals_the_plain_loss(tokenizer: object) -> None:
     model = AutoModelForCausalLM.from_pretrained(str(Settings().resolved_model_path), dtype=torch.float32)
     pad = tokenizer.eos_token_id  # type: ignore[attr-defined]
     with torch.no_grad():
-        plain = model(**collate(examples, pad)).loss
-        shared = batch_loss(model, examples, pad, bf16=False)
-    assert float(shared) == pytest.approx(float(plain), rel=1e-4)
+        for batch in (examples, examples[:1]):  # a batch of one shares its whole prompt
+            plain = model(**collate(batch, pad)).loss
+            shared = batch_loss(model, batch, pad, bf16=False)
+            assert float(shared) == pytest.approx(float(plain), rel=1e-4)
 
 
 def test_batches_keep_one_template_and_are_reproducible() -> None:
@@ -72,3 +83,43 @@ def test_batches_keep_one_template_and_are_reproducible() -> None:
     assert (
         batches == epoch_batches(examples, 4, seed=3, epoch=1) != epoch_batches(examples, 4, seed=3, epoch=2)
     )
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import creative.training.train as training
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(r.model_dump_json() + "\n" for r in rows()))
+    config = TrainConfig(
+        data=data,
+        validation=None,
+        out=tmp_path / "adapter",
+        model_path=Settings().resolved_model_path,
+        rank=4,
+        alpha=8,
+        target_modules=("q_proj", "v_proj"),
+        epochs=2,
+        batch_size=2,
+        save_steps=1,
+        bf16=False,
+    )
+    real_loss = training.batch_loss
+    calls: list[int] = []
+
+    def interrupted(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) == 2:  # the second step: as if the machine went down
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "batch_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False)
+    state = torch.load(config.out / "checkpoint" / "trainer_state.pt", weights_only=False)["state"]
+    assert state["global_step"] == 1 and state["epoch"] == 1  # epoch 1 done, checkpointed
+
+    monkeypatch.setattr(training, "batch_loss", real_loss)
+    card = train(config, resume=True, progress=False)
+    assert [m["epoch"] for m in card["metrics"]] == [1, 2]
+    assert (config.out / "adapter_model.safetensors").is_file() and not (config.out / "checkpoint").exists()
+    assert card["base_model_sha256"] and card["data"]["train_sha256"]
