@@ -93,6 +93,10 @@ async def run(settings: ApiSettings, bodies: list[dict[str, Any]]) -> dict[str, 
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:
+        while not server.started:  # the socket is bound once uvicorn says so (lifespan starts first)
+            if serving.done():
+                serving.result()  # surface a start-up failure
+            await asyncio.sleep(0.1)
         return await measure(port, bodies)
     finally:
         server.should_exit = True

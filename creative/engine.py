@@ -226,6 +226,7 @@ class VllmEngine:
 
 
 NULL_ADAPTER_ID = 1_000_000  # far above the registry's ids
+NULL_ADAPTER_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def null_adapter(settings: Settings, model_dir: Path) -> Adapter:
@@ -238,9 +239,6 @@ def null_adapter(settings: Settings, model_dir: Path) -> Adapter:
     path = settings.cache_dir / "adapters" / f"null-r{settings.max_lora_rank}-{digest}"
     write_null_adapter(model_dir, path, settings.max_lora_rank, list(NULL_ADAPTER_MODULES))
     return Adapter("__base__", NULL_ADAPTER_ID, path, settings.max_lora_rank, None)
-
-
-NULL_ADAPTER_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def _already_shut_down(timeout: float | None = None) -> None:
