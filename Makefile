@@ -23,7 +23,7 @@ export TOKENIZERS_PARALLELISM := false
 INSTALLED := $(VENV)/.installed-$(VLLM_TARGET)
 CUDA_LEFTOVERS := torchvision torchaudio torchcodec triton
 
-.PHONY: help install models serve test lint format bench clean
+.PHONY: help install models browser serve test lint format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,6 +51,16 @@ install: $(INSTALLED)  ## create the venv and install pinned dependencies (idemp
 models: install  ## convert the packaged SmolLM2 GGUF into .cache/models (skips when hashes verify)
 	$(BIN)/python -m creative.models prepare
 
+# The editor's browser tests drive Debian's Chromium through Playwright (`playwright install` cannot download
+# browsers offline). Installed here when missing and possible (root + apt-get); otherwise set
+# ADCREATIVE_CHROMIUM to a Chromium/Chrome binary.
+browser:  ## install Debian's chromium for the browser tests when it is missing
+	@if [ -n "$${ADCREATIVE_CHROMIUM:-}" ] || command -v chromium >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> installing Debian's chromium for the browser tests (~30 s)"; \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
+	else echo "error: chromium is missing; install it or set ADCREATIVE_CHROMIUM" >&2; exit 1; fi
+
 serve: models  ## start the API on 127.0.0.1:8000
 	$(BIN)/python -m api
 
@@ -63,7 +73,7 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: models lint  ## lint, then the whole test suite (real vLLM engine + real MiniLM)
+test: models browser lint  ## lint, then the whole test suite (real vLLM engine + real MiniLM)
 	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
