@@ -68,7 +68,9 @@ class CreativeRequest(StrictModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     template: Annotated[str, StringConstraints(max_length=80)] | None = Field(
-        default=None, description="Template as `name` or `name@version`; default: the placement's."
+        default=None,
+        description="Template as `name` (its production label), `name@3` or `name:staging`; "
+        "default: the placement's template at production.",
     )
     forbidden_words: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
         default_factory=list, max_length=50, description="Added to the default brand-safety list."

@@ -31,7 +31,8 @@ from creative.schema import (
 )
 from creative.settings import Settings
 from prompts.context import template_variables
-from prompts.store import TemplateNotFoundError, TemplateStore
+from prompts.refs import TemplateNotFoundError, TemplateSource
+from prompts.store import TemplateStore
 from prompts.template import PromptTemplate, TemplateError
 
 logger = logging.getLogger(__name__)
@@ -100,12 +101,12 @@ class CreativeWriter:
         self,
         engine: TextEngine,
         settings: Settings,
-        templates: TemplateStore | None = None,
+        templates: TemplateSource | None = None,
         adapters: AdapterRegistry | None = None,
     ):
         self.engine = engine
         self.settings = settings
-        self.templates = templates or TemplateStore.from_directory()
+        self.templates: TemplateSource = templates or TemplateStore.from_directory()
         self.adapters = adapters or AdapterRegistry(None, [], settings.max_lora_rank)
 
     def resolve(self, request: CreativeRequest) -> ResolvedRequest:

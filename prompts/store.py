@@ -1,4 +1,8 @@
-"""The shipped templates: TOML files under ``prompts/templates/``, looked up by ``name[@version]``."""
+"""The shipped templates: TOML files under ``prompts/templates/``.
+
+They are the seed of the database registry (imported on start) and, on their own, an in-memory
+:class:`~prompts.refs.TemplateSource` where ``production`` is each template's newest version.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from prompts.refs import DEFAULT_LABEL, TemplateNotFoundError, check_serves, parse_ref
 from prompts.template import PromptTemplate, TemplateError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-
-class TemplateNotFoundError(LookupError):
-    """No template matches the requested name or version."""
+__all__ = ["TEMPLATES_DIR", "TemplateNotFoundError", "TemplateStore", "load_template_file"]
 
 
 def load_template_file(path: Path) -> PromptTemplate:
@@ -46,25 +49,25 @@ class TemplateStore:
         """Every version of every template, sorted by name then version."""
         return [t for name in sorted(self._by_name) for _, t in sorted(self._by_name[name].items())]
 
-    def get(self, ref: str) -> PromptTemplate:
-        """Resolve ``name`` (latest version) or ``name@version``."""
-        name, _, version_text = ref.partition("@")
-        versions = self._by_name.get(name)
+    def resolve(self, ref: str) -> PromptTemplate:
+        """Resolve ``name`` / ``name:production`` (newest version) or ``name@version``."""
+        spec = parse_ref(ref)
+        versions = self._by_name.get(spec.name)
         if not versions:
-            raise TemplateNotFoundError(f"unknown template {name!r}; known: {sorted(self._by_name)}")
-        if not version_text:
+            raise TemplateNotFoundError(f"unknown template {spec.name!r}; known: {sorted(self._by_name)}")
+        if spec.version is None:
+            if spec.label != DEFAULT_LABEL:
+                raise TemplateNotFoundError(
+                    f"template {spec.name!r} has no label {spec.label!r}; shipped files only have "
+                    f"{DEFAULT_LABEL!r}"
+                )
             return versions[max(versions)]
-        if not version_text.isdigit() or int(version_text) not in versions:
+        if spec.version not in versions:
             raise TemplateNotFoundError(
-                f"template {name!r} has no version {version_text!r}; versions: {sorted(versions)}"
+                f"template {spec.name!r} has no version {spec.version}; versions: {sorted(versions)}"
             )
-        return versions[int(version_text)]
+        return versions[spec.version]
 
     def for_placement(self, placement: str, ref: str | None = None) -> PromptTemplate:
         """The template to use: ``ref`` when given (it must serve ``placement``), else the placement's own."""
-        template = self.get(ref or placement)
-        if placement not in template.placements:
-            raise TemplateError(
-                f"template {template.ref} is for {template.placements}, not for placement {placement!r}"
-            )
-        return template
+        return check_serves(self.resolve(ref or placement), placement)

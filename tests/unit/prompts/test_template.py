@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from creative.placements import get_placement
 from creative.schema import Product, Profile
 from prompts.context import template_variables
+from prompts.refs import TemplateRefError
 from prompts.store import TemplateNotFoundError, TemplateStore
 from prompts.template import PromptTemplate, TemplateError
 
@@ -70,14 +71,19 @@ def test_extra_fields_are_forbidden() -> None:
         make_template(engine="jinja2")
 
 
-def test_store_resolves_name_and_version() -> None:
+def test_store_resolves_name_version_and_label() -> None:
     store = TemplateStore([make_template(), make_template(version=2, system="v2 {profile}")])
-    assert store.get("t").version == 2
-    assert store.get("t@1").version == 1
-    with pytest.raises(TemplateNotFoundError, match="no version '3'"):
-        store.get("t@3")
+    assert store.resolve("t").version == 2
+    assert store.resolve("t:production").version == 2
+    assert store.resolve("t@1").version == 1
+    with pytest.raises(TemplateNotFoundError, match="no version 3"):
+        store.resolve("t@3")
+    with pytest.raises(TemplateNotFoundError, match="no label 'staging'"):
+        store.resolve("t:staging")
     with pytest.raises(TemplateNotFoundError, match="unknown template"):
-        store.get("nope")
+        store.resolve("nope")
+    with pytest.raises(TemplateRefError, match="malformed"):
+        store.resolve("t@@1")
     with pytest.raises(TemplateError, match="not for placement 'email'"):
         store.for_placement("email", "t")
 
