@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
 
 from creative.placements import PLACEMENTS
 
@@ -156,10 +156,22 @@ class Usage(BaseModel):
 
 
 class TemplateRef(BaseModel):
-    """Which template version produced the prompt."""
+    """Which template version produced the prompt, and how the request reached it."""
 
     name: str
     version: int
+    ref: str = Field(default="", description="`name@version`: names exactly this version in a later request.")
+    label: str | None = Field(
+        default=None,
+        description="The label the request resolved through (`production` for a bare name or no template); "
+        "null when it named a version (`name@3`).",
+    )
+
+    @model_validator(mode="after")
+    def _fill_ref(self) -> TemplateRef:
+        if not self.ref:
+            self.ref = f"{self.name}@{self.version}"
+        return self
 
 
 class CreativeResult(BaseModel):

@@ -31,7 +31,7 @@ from creative.schema import (
 )
 from creative.settings import Settings
 from prompts.context import template_variables
-from prompts.refs import TemplateNotFoundError, TemplateSource
+from prompts.refs import TemplateNotFoundError, TemplateSource, check_serves, parse_ref
 from prompts.store import TemplateStore
 from prompts.template import PromptTemplate, TemplateError
 
@@ -92,6 +92,17 @@ class ResolvedRequest:
     temperature: float
     top_p: float
     adapter: Adapter | None
+    label: str | None = None
+    """The label the template was resolved through (``production`` by default); None for ``name@N`` or an
+    explicit template."""
+
+
+def _first(*values: float | None) -> float:
+    """The first value that is set (the last one always is)."""
+    for value in values:
+        if value is not None:
+            return value
+    raise ValueError("no value set")
 
 
 class CreativeWriter:
@@ -109,21 +120,36 @@ class CreativeWriter:
         self.templates: TemplateSource = templates or TemplateStore.from_directory()
         self.adapters = adapters or AdapterRegistry(None, [], settings.max_lora_rank)
 
-    def resolve(self, request: CreativeRequest) -> ResolvedRequest:
-        """Apply defaults and the settings' limits; raise :class:`CreativeInputError` naming the field."""
+    def _template(
+        self, placement: Placement, ref: str | None, explicit: PromptTemplate | None
+    ) -> tuple[PromptTemplate, str | None]:
+        """The template to render and the label it was reached through."""
+        try:
+            if explicit is not None:
+                return check_serves(explicit, placement.name), None
+            template = self.templates.for_placement(placement.name, ref)
+        except TemplateNotFoundError as exc:
+            raise CreativeInputError(str(exc), param="template", code="unknown_template") from None
+        except TemplateError as exc:
+            raise CreativeInputError(str(exc), param="template", code="template_mismatch") from None
+        return template, parse_ref(ref or placement.name).label
+
+    def resolve(self, request: CreativeRequest, template: PromptTemplate | None = None) -> ResolvedRequest:
+        """Apply defaults and the settings' limits; raise :class:`CreativeInputError` naming the field.
+
+        ``template`` (an unsaved draft, or a version picked by the caller) replaces the request's
+        ``template`` reference. Sampling comes from the request, else the template version's
+        ``sampling`` defaults (capped by the limits), else the settings.
+        """
         s = self.settings
         try:
             placement = get_placement(request.placement)
         except UnknownPlacementError as exc:
             raise CreativeInputError(str(exc.args[0]), param="placement", code="unknown_placement") from None
-        try:
-            template = self.templates.for_placement(placement.name, request.template)
-        except TemplateNotFoundError as exc:
-            raise CreativeInputError(str(exc), param="template", code="unknown_template") from None
-        except TemplateError as exc:
-            raise CreativeInputError(str(exc), param="template", code="template_mismatch") from None
-        n = request.n if request.n is not None else s.default_n
-        k = request.k if request.k is not None else min(s.default_k, n)
+        template, label = self._template(placement, request.template, template)
+        defaults = template.sampling
+        n = request.n if request.n is not None else min(defaults.n or s.default_n, s.max_n)
+        k = request.k if request.k is not None else min(defaults.k or s.default_k, s.max_k, n)
         if n > s.max_n:
             raise CreativeInputError(
                 f"n={n} exceeds the limit of {s.max_n}", param="n", code="limit_exceeded"
@@ -142,16 +168,22 @@ class CreativeWriter:
             n=n,
             k=k,
             seed=request.seed,
-            temperature=request.temperature if request.temperature is not None else s.default_temperature,
-            top_p=request.top_p if request.top_p is not None else s.default_top_p,
+            temperature=_first(request.temperature, defaults.temperature, s.default_temperature),
+            top_p=_first(request.top_p, defaults.top_p, s.default_top_p),
             adapter=adapter,
+            label=label,
         )
+
+    @staticmethod
+    def messages(resolved: ResolvedRequest) -> list[dict[str, str]]:
+        """The chat messages: the template rendered with the request's profile, product and placement."""
+        request = resolved.request
+        variables = template_variables(request.profile, request.product, resolved.placement)
+        return resolved.template.render(variables)
 
     def prompt_ids(self, resolved: ResolvedRequest) -> list[int]:
         """Render the template and tokenize it; enforce the prompt-token limit."""
-        request = resolved.request
-        variables = template_variables(request.profile, request.product, resolved.placement)
-        ids = self.engine.encode_chat(resolved.template.render(variables))
+        ids = self.engine.encode_chat(self.messages(resolved))
         if len(ids) > self.settings.max_prompt_tokens:
             raise CreativeInputError(
                 f"the prompt is {len(ids)} tokens, over the limit of {self.settings.max_prompt_tokens}; "
@@ -161,11 +193,32 @@ class CreativeWriter:
             )
         return ids
 
-    async def write(self, request: CreativeRequest, request_id: str | None = None) -> CreativeResult:
-        """Generate, repair, check and regenerate until ``n`` variants pass or the rounds run out."""
+    def sampling_spec(self, resolved: ResolvedRequest, n: int, seed: int | None) -> SamplingSpec:
+        """Engine sampling for ``n`` candidates of ``resolved`` (JSON schema of its placement)."""
+        return SamplingSpec(
+            n=n,
+            seed=seed,
+            temperature=resolved.temperature,
+            top_p=resolved.top_p,
+            max_tokens=self.settings.max_output_tokens,
+            json_schema=resolved.placement.json_schema(),
+            adapter=resolved.adapter,
+        )
+
+    async def write(
+        self,
+        request: CreativeRequest,
+        request_id: str | None = None,
+        *,
+        template: PromptTemplate | None = None,
+    ) -> CreativeResult:
+        """Generate, repair, check and regenerate until ``n`` variants pass or the rounds run out.
+
+        ``template``, when given, is used instead of resolving the request's ``template`` reference.
+        """
         started = time.perf_counter()
         request_id = request_id or f"cr-{uuid.uuid4().hex[:16]}"
-        resolved = self.resolve(request)
+        resolved = self.resolve(request, template)
         prompt_ids = self.prompt_ids(resolved)
         facts = ProductFacts.from_product(request.product)
         forbidden = ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words)
@@ -180,15 +233,7 @@ class CreativeWriter:
                 break
             rounds += 1
             seed = None if resolved.seed is None else resolved.seed + attempt * resolved.n
-            spec = SamplingSpec(
-                n=missing,
-                seed=seed,
-                temperature=resolved.temperature,
-                top_p=resolved.top_p,
-                max_tokens=self.settings.max_output_tokens,
-                json_schema=resolved.placement.json_schema(),
-                adapter=resolved.adapter,
-            )
+            spec = self.sampling_spec(resolved, missing, seed)
             output = await self.engine.generate(prompt_ids, spec, f"{request_id}-{attempt}")
             prompt_tokens += output.prompt_tokens
             for completion in output.completions:
@@ -213,7 +258,12 @@ class CreativeWriter:
         return CreativeResult(
             request_id=request_id,
             placement=resolved.placement.name,
-            template=TemplateRef(name=resolved.template.name, version=resolved.template.version),
+            template=TemplateRef(
+                name=resolved.template.name,
+                version=resolved.template.version,
+                ref=resolved.template.ref,
+                label=resolved.label,
+            ),
             model=self.engine.model_name,
             adapter=resolved.adapter.name if resolved.adapter else None,
             seed=resolved.seed,
