@@ -9,11 +9,12 @@ from pydantic import Field
 
 from api.auth import ApiKeyRecord
 from creative.settings import Settings
+from prompts.settings import RegistrySettings
 from ranking.settings import RankingSettings
 
 
-class ApiSettings(Settings, RankingSettings):
-    """Settings of the HTTP service (env prefix ``ADCREATIVE_``): engine, limits, ranking, server."""
+class ApiSettings(Settings, RankingSettings, RegistrySettings):
+    """HTTP service settings (env prefix ``ADCREATIVE_``): engine, limits, ranking, templates, server."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

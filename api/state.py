@@ -17,7 +17,8 @@ from creative.engine import EngineNotReadyError, TextEngine
 from creative.pipeline import CreativePipeline, VariantRanker
 from creative.settings import Settings
 from creative.writer import CreativeWriter
-from prompts.store import TemplateStore
+from prompts.registry import TemplateRegistry
+from prompts.sources import template_source_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class ServiceState:
     """Engine lifecycle: ``starting`` → ``ready`` (or ``failed``) → ``stopped``."""
 
     settings: ApiSettings
-    templates: TemplateStore
+    templates: TemplateRegistry
     keys: KeyRing
     admission: Admission
     metrics: ServiceMetrics
@@ -43,7 +44,7 @@ class ServiceState:
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> ServiceState:
-        """Everything that does not need the engine: templates, keys, admission, metrics."""
+        """Everything that does not need the engine: the template registry, keys, admission, metrics."""
         records = list(settings.api_keys)
         if settings.api_keys_file is not None:
             records += read_key_file(settings.api_keys_file)
@@ -54,7 +55,7 @@ class ServiceState:
         metrics.watch(admission)
         return cls(
             settings,
-            TemplateStore.from_directory(),
+            template_source_from_settings(settings),
             KeyRing(records),
             admission,
             metrics,

@@ -1,11 +1,19 @@
-"""Where entry points (API, CLI, batch) get their templates from."""
+"""Where entry points (API, CLI, batch) get their templates from: the registry database."""
 
 from __future__ import annotations
 
-from prompts.refs import TemplateSource
-from prompts.store import TemplateStore
+import logging
+
+from prompts.registry import TemplateRegistry
+from prompts.settings import RegistrySettings
+
+logger = logging.getLogger(__name__)
 
 
-def template_source_from_settings() -> TemplateSource:
-    """The configured template source (the shipped files until the registry database is configured)."""
-    return TemplateStore.from_directory()
+def template_source_from_settings(settings: RegistrySettings | None = None) -> TemplateRegistry:
+    """Open the configured registry (migrated to the newest schema) and import the shipped templates."""
+    settings = settings or RegistrySettings()
+    registry = TemplateRegistry.from_url(settings.templates_db_url)
+    if settings.import_shipped_templates:
+        registry.import_directory()
+    return registry

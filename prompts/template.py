@@ -19,8 +19,29 @@ TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0
 VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,40}$")]
 
 
+ALLOWED_VARIABLES: dict[str, str] = {
+    "profile": "The audience: interests, recent activity, segment, location, age (one labelled line each).",
+    "product": "The product facts: name, brand, category, description, features, price.",
+    "fields": "One line per output field of the placement with its purpose and character limit.",
+    "language": "The language to write in, e.g. English.",
+}
+"""The variables a request provides (see :func:`prompts.context.template_variables`); a template may use
+only these."""
+
+
 class TemplateError(ValueError):
     """A template is malformed, or was rendered with the wrong variables."""
+
+
+class SamplingDefaults(BaseModel):
+    """A template version's default sampling; a request's own values win, settings fill the rest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    n: int | None = Field(default=None, ge=1, le=128)
+    k: int | None = Field(default=None, ge=1, le=128)
 
 
 def _compile(text: str, part: str) -> LangchainPromptTemplate:
@@ -28,6 +49,11 @@ def _compile(text: str, part: str) -> LangchainPromptTemplate:
         return LangchainPromptTemplate.from_template(text, template_format="f-string")
     except (ValueError, KeyError, IndexError) as exc:
         raise TemplateError(f"{part} text is not a valid f-string template: {exc}") from exc
+
+
+def used_variables(text: str, part: str) -> list[str]:
+    """The variables ``text`` uses, in order; :class:`TemplateError` when it is not a valid f-string."""
+    return list(_compile(text, part).input_variables)
 
 
 class PromptTemplate(BaseModel):
@@ -42,6 +68,7 @@ class PromptTemplate(BaseModel):
     variables: list[VariableName] = Field(description="Every variable the texts use, no more.")
     system: str = Field(min_length=1, max_length=20_000)
     user: str = Field(min_length=1, max_length=20_000)
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
 
     @model_validator(mode="after")
     def _declared_variables_match(self) -> PromptTemplate:
@@ -49,6 +76,12 @@ class PromptTemplate(BaseModel):
             _compile(self.user, "user").input_variables
         )
         declared = set(self.variables)
+        unknown = sorted(declared - ALLOWED_VARIABLES.keys())
+        if unknown:
+            raise ValueError(
+                f"template {self.name}@{self.version}: unknown variable(s) {unknown}; a request provides "
+                f"only {sorted(ALLOWED_VARIABLES)}"
+            )
         if used != declared:
             problems = []
             if used - declared:

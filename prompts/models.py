@@ -1,0 +1,152 @@
+"""What the registry reads and writes: drafts, immutable versions, summaries, label moves, diffs, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from prompts.template import PromptTemplate, SamplingDefaults, TemplateError, TemplateName, VariableName
+
+LabelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,31}$")]
+
+CONTENT_FIELDS = ("description", "placements", "variables", "system", "user", "sampling")
+
+
+class VersionDraft(BaseModel):
+    """What an editor saves: the new content, the version the edit started from, and a message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_version: int | None = Field(
+        ge=0,
+        description="The version this edit started from (optimistic concurrency: a save on top of an older "
+        "version is refused with 409). null or 0 only when creating a new template.",
+    )
+    description: str = Field(default="", max_length=500)
+    placements: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=20
+    )
+    variables: list[Annotated[str, StringConstraints(min_length=1, max_length=41)]] = Field(max_length=20)
+    system: str = Field(min_length=1, max_length=20_000)
+    user: str = Field(min_length=1, max_length=20_000)
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
+    message: str = Field(min_length=1, max_length=500, description="Why this version exists.")
+
+
+class TemplateVersion(BaseModel):
+    """One immutable version, with the labels that point at it now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: TemplateName
+    version: int
+    description: str
+    placements: list[str]
+    variables: list[VariableName]
+    system: str
+    user: str
+    sampling: SamplingDefaults
+    author: str
+    message: str
+    created_at: datetime
+    labels: list[str] = Field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    def to_prompt(self) -> PromptTemplate:
+        """The renderable template of this version."""
+        return PromptTemplate(
+            name=self.name,
+            version=self.version,
+            description=self.description,
+            placements=self.placements,
+            variables=self.variables,
+            system=self.system,
+            user=self.user,
+            sampling=self.sampling,
+        )
+
+
+class TemplateSummary(BaseModel):
+    """A template in a listing: its newest version and where its labels point."""
+
+    name: str
+    description: str
+    latest_version: int
+    placements: list[str]
+    labels: dict[str, int]
+    updated_at: datetime
+
+
+class LabelMove(BaseModel):
+    """A label moved from one version to another (``previous_version`` null: the label was new)."""
+
+    name: str
+    label: str
+    version: int
+    previous_version: int | None
+    author: str
+    moved_at: datetime
+
+
+class TemplateDiff(BaseModel):
+    """Two versions compared field by field, as unified diffs."""
+
+    name: str
+    from_version: int
+    to_version: int
+    changed: list[str] = Field(description="The fields that differ.")
+    fields: dict[str, str] = Field(description="A unified diff per changed field.")
+    unified: str = Field(description="One unified diff of the whole versions.")
+
+
+class StaleVersionError(Exception):
+    """A save started from a version that is no longer the newest (someone saved meanwhile)."""
+
+    def __init__(self, message: str, current: int | None):
+        super().__init__(message)
+        self.current = current
+
+
+class StaleLabelError(Exception):
+    """A label was moved meanwhile: it no longer points where the caller expected."""
+
+    def __init__(self, message: str, current: int | None):
+        super().__init__(message)
+        self.current = current
+
+
+class TemplateValidationError(TemplateError):
+    """A draft cannot become a version; ``param`` names the field at fault."""
+
+    def __init__(self, message: str, param: str, code: str = "invalid_template"):
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+def content_of(source: Any) -> dict[str, Any]:
+    """The content fields of a draft, version or template, as plain JSON values."""
+    sampling = source.sampling.model_dump(exclude_none=True) if source.sampling else {}
+    return {
+        "description": source.description,
+        "placements": list(source.placements),
+        "variables": list(source.variables),
+        "system": source.system,
+        "user": source.user,
+        "sampling": dict(sorted(sampling.items())),
+    }
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    """sha256 of the content (equal content, equal hash): what makes imports idempotent."""
+    payload = {key: content[key] for key in CONTENT_FIELDS}
+    payload["sampling"] = {k: v for k, v in sorted((payload["sampling"] or {}).items()) if v is not None}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,28 @@
+"""Where the template registry lives (env prefix ``ADCREATIVE_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from creative.settings import default_cache_dir
+
+
+def default_templates_db_url() -> str:
+    """A SQLite file in the project cache: zero set-up."""
+    return f"sqlite:///{default_cache_dir() / 'templates.db'}"
+
+
+class RegistrySettings(BaseSettings):
+    """The registry database and the import of the shipped template files."""
+
+    model_config = SettingsConfigDict(env_prefix="ADCREATIVE_", extra="ignore")
+
+    templates_db_url: str = Field(
+        default_factory=default_templates_db_url,
+        description="SQLAlchemy URL of the template registry: a SQLite file by default, or "
+        "postgresql://user:pass@host/db in production.",
+    )
+    import_shipped_templates: bool = Field(
+        default=True, description="Import prompts/templates/*.toml as versions on start (idempotent)."
+    )

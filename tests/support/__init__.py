@@ -1,0 +1,1 @@
+"""Test infrastructure shared across the tree (real databases, servers)."""
