@@ -8,7 +8,9 @@ writers wait (busy timeout) instead of failing on a stale read snapshot.
 
 The registry is a :class:`~prompts.refs.TemplateSource`: ``name`` resolves through the ``production``
 label, ``name:staging`` through that label, ``name@3`` to version 3. Versions never change, so their
-renderable templates are cached; labels are read on every resolve (another worker may have moved them).
+renderable templates are cached for good; label targets are cached for ``label_ttl_s`` seconds (another
+worker may move a label; this process's own moves take effect at once), so the request path does not
+query the database on every request.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -56,20 +59,22 @@ IMPORT_AUTHOR = "shipped-files"
 class TemplateRegistry:
     """Versions and labels of prompt templates in a SQL database (thread-safe; sync API)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, label_ttl_s: float = 2.0):
         self.engine = engine
+        self.label_ttl_s = label_ttl_s
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._cache: dict[tuple[str, int], PromptTemplate] = {}
+        self._label_cache: dict[tuple[str, str], tuple[int, float]] = {}
         self._cache_lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> TemplateRegistry:
+    def from_url(cls, url: str, *, migrate: bool = True, label_ttl_s: float = 2.0) -> TemplateRegistry:
         """Open the registry at ``url``; with ``migrate``, bring its schema to the newest revision first."""
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         if migrate:
             upgrade(url)
-        return cls(make_engine(url))
+        return cls(make_engine(url), label_ttl_s)
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -150,7 +155,9 @@ class TemplateRegistry:
     def resolve(self, ref: str) -> PromptTemplate:
         """The renderable template ``ref`` names (the writer's :class:`~prompts.refs.TemplateSource`)."""
         spec = parse_ref(ref)
-        version = spec.version if spec.version is not None else self._label_target(spec.name, spec.label)
+        version = (
+            spec.version if spec.version is not None else self._cached_label_target(spec.name, spec.label)
+        )
         with self._cache_lock:
             cached = self._cache.get((spec.name, version))
         if cached is not None:
@@ -326,6 +333,8 @@ class TemplateRegistry:
                     moved_at=now,
                 )
             )
+        with self._cache_lock:
+            self._label_cache.pop((name, label), None)
         logger.info("label moved", extra={"template": name, "label": label, "to": version, "from": previous})
         return LabelMove(
             name=name, label=label, version=version, previous_version=previous, author=author, moved_at=now
@@ -392,6 +401,19 @@ class TemplateRegistry:
                     .where(TemplateRow.name == name, VersionRow.content_hash == digest)
                 )
             )
+
+    def _cached_label_target(self, name: str, label: str | None) -> int:
+        key = (name, label or DEFAULT_LABEL)
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._label_cache.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        version = self._label_target(*key)
+        if self.label_ttl_s > 0:
+            with self._cache_lock:
+                self._label_cache[key] = (version, now + self.label_ttl_s)
+        return version
 
     def _label_target(self, name: str, label: str | None) -> int:
         label = label or DEFAULT_LABEL

@@ -23,6 +23,13 @@ class RegistrySettings(BaseSettings):
         description="SQLAlchemy URL of the template registry: a SQLite file by default, or "
         "postgresql://user:pass@host/db in production.",
     )
+    label_cache_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long a resolved label is reused before asking the database again (0: always ask); "
+        "a label moved by another worker takes effect within this time.",
+    )
     import_shipped_templates: bool = Field(
         default=True, description="Import prompts/templates/*.toml as versions on start (idempotent)."
     )

@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 def template_source_from_settings(settings: RegistrySettings | None = None) -> TemplateRegistry:
     """Open the configured registry (migrated to the newest schema) and import the shipped templates."""
     settings = settings or RegistrySettings()
-    registry = TemplateRegistry.from_url(settings.templates_db_url)
+    registry = TemplateRegistry.from_url(settings.templates_db_url, label_ttl_s=settings.label_cache_seconds)
     if settings.import_shipped_templates:
         registry.import_directory()
     return registry

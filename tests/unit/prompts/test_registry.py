@@ -185,3 +185,19 @@ def test_a_changed_shipped_file_adds_a_version_but_never_moves_production(
     assert registry.import_directory(tmp_path) == ["push@2"]
     assert registry.import_directory(tmp_path) == []
     assert registry.resolve("push").version == 1
+
+
+def test_another_workers_label_move_is_seen_within_the_label_ttl(
+    registry: TemplateRegistry, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("prompts.registry.time.monotonic", lambda: clock[0])
+    worker = TemplateRegistry.from_url(database_url, label_ttl_s=5.0)
+    assert worker.resolve("push").version == 1
+    registry.create_version("push", edit(registry, "push", user="{product}! {profile}"), "ana")
+    registry.move_label("push", "production", 2, author="ana")
+    assert registry.resolve("push").version == 2  # the mover sees its own move at once
+    assert worker.resolve("push").version == 1  # the other worker's cached label…
+    clock[0] += 5.1
+    assert worker.resolve("push").version == 2  # …expires after label_ttl_s
+    worker.close()
