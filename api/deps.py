@@ -1,4 +1,4 @@
-"""Annotated FastAPI dependencies: the service state, the pipeline, and scoped API-key checks."""
+"""Annotated FastAPI dependencies: the service state, the pipeline, scoped API-key checks, the author."""
 
 from __future__ import annotations
 
@@ -46,3 +46,11 @@ def require(scope: Scope) -> Callable[..., ApiKeyRecord | None]:
 
 
 GenerateKey = Annotated[ApiKeyRecord | None, Depends(require("generate"))]
+TemplatesWriteKey = Annotated[ApiKeyRecord | None, Depends(require("templates:write"))]
+
+ANONYMOUS = "anonymous"
+
+
+def author_of(key: ApiKeyRecord | None) -> str:
+    """Who a change is recorded under: the API key's name, or ``anonymous`` while keys are off."""
+    return key.name if key is not None else ANONYMOUS

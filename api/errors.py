@@ -14,9 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.auth import AuthError
 from api.cancellation import ClientDisconnectedError
 from api.limits import OverloadedError
+from api.protocol.templates import ConflictInfo
 from creative.engine import EngineNotReadyError
 from creative.errors import CreativeInputError, validation_error_info
 from creative.schema import ErrorInfo
+from prompts.models import StaleLabelError, StaleVersionError, TemplateValidationError
+from prompts.refs import TemplateNotFoundError, TemplateRefError
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +28,14 @@ _HTTP_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    409: "conflict",
     413: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable",
 }
 
+
+_LOCATIONS = ("body", "path", "query", "header")  # where a parameter came from; `param` names it alone
 
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
 
@@ -48,7 +54,7 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError | ValidationError)
     if isinstance(exc, RequestValidationError):
         first = exc.errors()[0]
-        loc = tuple(part for part in first.get("loc", ()) if part != "body")
+        loc = tuple(part for part in first.get("loc", ()) if part not in _LOCATIONS)
         param = ".".join(str(p) for p in loc) or None
         kind = first.get("type", "")
         code = {
@@ -94,6 +100,32 @@ async def _disconnected(_: Request, exc: Exception) -> JSONResponse:
     return error_response(CLIENT_CLOSED_REQUEST, info)
 
 
+async def _template_not_found(_: Request, exc: Exception) -> JSONResponse:
+    info = ErrorInfo(message=str(exc), type="not_found_error", param="template", code="template_not_found")
+    return error_response(404, info)
+
+
+async def _template_ref(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(400, ErrorInfo(message=str(exc), param="template", code="invalid_template_ref"))
+
+
+async def _template_invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TemplateValidationError)
+    return error_response(422, ErrorInfo(message=str(exc), param=exc.param, code=exc.code))
+
+
+async def _stale(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StaleVersionError | StaleLabelError)
+    stale_version = isinstance(exc, StaleVersionError)
+    info = ConflictInfo(
+        message=str(exc),
+        param="base_version" if stale_version else "expected_version",
+        code="stale_version" if stale_version else "stale_label",
+        current_version=exc.current,
+    )
+    return JSONResponse({"error": info.model_dump()}, status_code=409)
+
+
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     info = ErrorInfo(
@@ -117,6 +149,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EngineNotReadyError, _not_ready)
     app.add_exception_handler(OverloadedError, _overloaded)
     app.add_exception_handler(AuthError, _auth)
+    app.add_exception_handler(TemplateNotFoundError, _template_not_found)
+    app.add_exception_handler(TemplateRefError, _template_ref)
+    app.add_exception_handler(TemplateValidationError, _template_invalid)
+    app.add_exception_handler(StaleVersionError, _stale)
+    app.add_exception_handler(StaleLabelError, _stale)
     app.add_exception_handler(ClientDisconnectedError, _disconnected)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -37,7 +37,12 @@ def test_creatives_returns_the_top_k_ranked(client: TestClient, sample_request: 
     scores = [v["score"]["score"] for v in body["variants"]]
     assert scores == sorted(scores, reverse=True)
     assert {"generate_s", "rank_s"} <= body["timings"].keys()
-    assert body["template"] == {"name": "google_search", "version": 1}
+    assert body["template"] == {
+        "name": "google_search",
+        "version": 1,
+        "ref": "google_search@1",
+        "label": "production",
+    }
     assert (
         body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import schemathesis
@@ -24,8 +25,9 @@ def test_committed_openapi_matches_the_app() -> None:
     assert committed == live, "the API schema changed: run `.venv/bin/python -m api openapi` and commit it"
 
 
-def test_fuzzed_requests_never_get_a_server_error() -> None:
-    app = fake_app(lambda s: FakeEngine(distinct_copy))
+def test_fuzzed_requests_never_get_a_server_error(tmp_path: Path) -> None:
+    # Its own registry: fuzzed saves and label moves must not reach other tests' templates.
+    app = fake_app(lambda s: FakeEngine(distinct_copy), templates_db_url=f"sqlite:///{tmp_path / 't.db'}")
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     client = get_client(app)
     for _ in range(500):  # the lifespan runs on schemathesis' portal thread; wait until the engine is up

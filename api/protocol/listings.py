@@ -1,4 +1,4 @@
-"""Response models of the listing routes (the creatives route answers with ``creative.schema`` models)."""
+"""Models of the listing routes: placements, health, adapters."""
 
 from __future__ import annotations
 
@@ -31,26 +31,6 @@ class PlacementList(BaseModel):
 
     object: str = "list"
     data: list[PlacementInfo]
-
-
-class TemplateInfo(BaseModel):
-    """One template version (its text included, so a client can show what the model is asked)."""
-
-    name: str
-    version: int
-    ref: str = Field(description="`name@version`, usable as a request's `template`.")
-    description: str
-    placements: list[str]
-    variables: list[str]
-    system: str
-    user: str
-
-
-class TemplateList(BaseModel):
-    """``GET /v1/templates``."""
-
-    object: str = "list"
-    data: list[TemplateInfo]
 
 
 class HealthStatus(BaseModel):

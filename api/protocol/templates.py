@@ -1,0 +1,223 @@
+"""Models of the template routes: listings, versions, label moves, diffs and the preview.
+
+Saving a version takes the registry's :class:`~prompts.models.VersionDraft` as is; the preview answers
+with :class:`~creative.preview.PreviewResult`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from creative.schema import MAX_SEED, CreativeRequest, ErrorInfo, Product, Profile
+from prompts.models import LabelMove, TemplateDiff, TemplateSummary, TemplateVersion, VersionDraft
+from prompts.template import SamplingDefaults
+
+
+class TemplateSummaryInfo(BaseModel):
+    """A template: its newest version and where each label points."""
+
+    name: str
+    description: str
+    latest_version: int
+    placements: list[str]
+    labels: dict[str, int] = Field(description='Label → version, e.g. `{"production": 2}`.')
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, summary: TemplateSummary) -> TemplateSummaryInfo:
+        """From the registry's summary."""
+        return cls.model_validate(summary.model_dump())
+
+
+class TemplateList(BaseModel):
+    """``GET /v1/templates``: every template, and the variables a template may use."""
+
+    object: str = "list"
+    data: list[TemplateSummaryInfo]
+    variables: dict[str, str] = Field(
+        description="The variables requests provide (name → what it holds); a template may use only these."
+    )
+
+
+class VersionMeta(BaseModel):
+    """A version without its text: who saved it, when, why, and which labels point at it."""
+
+    name: str
+    version: int
+    ref: str = Field(description="`name@version`, usable as a request's `template`.")
+    description: str
+    author: str
+    message: str
+    created_at: datetime
+    labels: list[str]
+
+    @classmethod
+    def of(cls, version: TemplateVersion) -> VersionMeta:
+        """From the registry's version."""
+        return cls.model_validate({**version.model_dump(), "ref": version.ref})
+
+
+class TemplateVersionInfo(VersionMeta):
+    """One immutable version with its text, variables and sampling defaults."""
+
+    placements: list[str]
+    variables: list[str]
+    system: str
+    user: str
+    sampling: SamplingDefaults
+
+    @classmethod
+    def of(cls, version: TemplateVersion) -> TemplateVersionInfo:
+        """From the registry's version."""
+        return cls.model_validate({**version.model_dump(), "ref": version.ref})
+
+
+class VersionList(BaseModel):
+    """``GET /v1/templates/{name}/versions``: every version, oldest first."""
+
+    object: str = "list"
+    data: list[TemplateVersionInfo]
+
+
+class LabelMoveInfo(BaseModel):
+    """A label moved to a version (``previous_version`` null: the label was new)."""
+
+    name: str
+    label: str
+    version: int
+    previous_version: int | None
+    author: str
+    moved_at: datetime
+
+    @classmethod
+    def of(cls, move: LabelMove) -> LabelMoveInfo:
+        """From the registry's label move."""
+        return cls.model_validate(move.model_dump())
+
+
+class TemplateDetail(TemplateSummaryInfo):
+    """``GET /v1/templates/{name}``: the template, its versions (no text) and its label history."""
+
+    versions: list[VersionMeta] = Field(description="Oldest first.")
+    label_history: list[LabelMoveInfo] = Field(description="Newest first.")
+
+
+class LabelMoveBody(BaseModel):
+    """``PUT /v1/templates/{name}/labels/{label}``: point the label at ``version``.
+
+    With ``expected_version`` (null: the label must not exist yet) the move is refused with 409 when the
+    label was moved meanwhile; without it the move is unconditional.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=10**9)
+    expected_version: int | None = Field(default=None, ge=1, le=10**9)
+
+    def expected(self) -> Any:
+        """``expected_version`` for the registry: ``...`` when the client did not send one."""
+        return self.expected_version if "expected_version" in self.model_fields_set else ...
+
+
+class TemplateDiffInfo(BaseModel):
+    """``GET /v1/templates/{name}/diff``: two versions compared, field by field and whole."""
+
+    name: str
+    from_version: int
+    to_version: int
+    changed: list[str] = Field(description="The fields that differ.")
+    fields: dict[str, str] = Field(description="A unified diff per changed field.")
+    unified: str = Field(description="One unified diff of the whole versions.")
+
+    @classmethod
+    def of(cls, diff: TemplateDiff) -> TemplateDiffInfo:
+        """From the registry's diff."""
+        return cls.model_validate(diff.model_dump())
+
+
+class PreviewDraft(BaseModel):
+    """Unsaved template text to preview (what the editor shows; validated like a save)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_version: int | None = Field(default=None, ge=0, le=10**9)
+    description: str = Field(default="", max_length=500)
+    placements: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=20
+    )
+    variables: list[Annotated[str, StringConstraints(min_length=1, max_length=41)]] = Field(max_length=20)
+    system: str = Field(min_length=1, max_length=20_000)
+    user: str = Field(min_length=1, max_length=20_000)
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
+
+    def as_version_draft(self) -> VersionDraft:
+        """The registry's draft (with a placeholder message: a preview is never saved)."""
+        return VersionDraft(**self.model_dump(), message="preview")
+
+
+class PreviewSample(BaseModel):
+    """The sample request: who sees the ad, what it sells, where it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Profile
+    product: Product
+    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Default: the template's first placement."
+    )
+    forbidden_words: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+class PreviewBody(BaseModel):
+    """``POST /v1/templates/{name}/preview``: a saved version or a draft, rendered for a sample."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(
+        default=None, ge=1, le=10**9, description="A saved version; default: the production label's."
+    )
+    draft: PreviewDraft | None = Field(default=None, description="Unsaved text (instead of `version`).")
+    sample: PreviewSample
+    n: int = Field(default=3, ge=1, le=128, description="Candidates to write (at most the server's max_n).")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    adapter: Annotated[str, StringConstraints(min_length=1, max_length=48)] | None = Field(
+        default="default",
+        description="LoRA adapter by name; `default`: the configured one; null: the base model.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PreviewBody:
+        if self.version is not None and self.draft is not None:
+            raise ValueError("send either `version` or `draft`, not both")
+        return self
+
+    def sample_request(self, placement: str) -> CreativeRequest:
+        """The generation request the preview runs (``k = n``: nothing is ranked away)."""
+        return CreativeRequest(
+            profile=self.sample.profile,
+            product=self.sample.product,
+            placement=placement,
+            n=self.n,
+            k=self.n,
+            seed=self.seed,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            forbidden_words=self.sample.forbidden_words,
+            adapter=self.adapter,
+        )
+
+
+class ConflictInfo(ErrorInfo):
+    """A 409: the template or label changed meanwhile; ``current_version`` is where it is now."""
+
+    type: str = "conflict"
+    current_version: int | None = Field(
+        default=None, description="The newest version (or the label's version) now; reload from it."
+    )
