@@ -1,7 +1,8 @@
-"""``python -m creative generate``: write ranked ad copy for every row of a JSONL file, in input order.
+"""``python -m creative``: ``generate`` (one record per row), ``batch`` (rows × arms) and ``report``.
 
-Each row is written (``n`` candidates) and ranked down to its ``k`` best; ``--no-rank`` keeps every
-candidate in generation order.
+``generate``: each row is written (``n`` candidates) and ranked down to its ``k`` best, in input order;
+``--no-rank`` keeps every candidate in generation order. ``batch`` runs every row through every arm of an
+arms file, resumably (see :mod:`creative.batch`); ``report`` compares the arms of a batch output.
 """
 
 from __future__ import annotations
@@ -156,13 +157,53 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-rank", action="store_true", help="return every candidate in generation order, unranked"
     )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_batch_parsers(sub)
     return parser.parse_args(argv)
+
+
+def _add_batch_parsers(sub: Any) -> None:
+    batch = sub.add_parser("batch", help="run every row through every arm of an arms file (resumable)")
+    batch.add_argument("--input", type=Path, required=True, help="rows: .jsonl or .parquet")
+    batch.add_argument("--arms", type=Path, required=True, help="arms file (YAML)")
+    batch.add_argument("--output", type=Path, required=True, help="records: .jsonl or .parquet")
+    batch.add_argument("--runner", choices=["local", "ray"], default="local")
+    batch.add_argument(
+        "--concurrency", type=int, default=None, help="row × arm requests in flight (default: max_num_seqs)"
+    )
+    batch.add_argument("--restart", action="store_true", help="discard earlier progress and start over")
+    batch.add_argument("--no-rank", action="store_true", help="keep every candidate, unranked")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument(
+        "--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)"
+    )
+    batch.add_argument("--ray-workers", type=int, default=1, help="engine actors (one engine each)")
+    batch.add_argument("--ray-batch-size", type=int, default=16, help="rows per actor call")
+    batch.add_argument("--ray-num-gpus", type=float, default=0.0, help="GPUs per actor (0 on CPU)")
+    batch.add_argument("--ray-num-cpus", type=float, default=1.0, help="CPUs per actor")
+    report = sub.add_parser("report", help="per-arm scorecard of a batch output, and a chart")
+    report.add_argument("output", type=Path, help="a batch output (.jsonl or .parquet)")
+    report.add_argument(
+        "--chart", type=Path, default=None, help="chart path (.png or .html; default: <output>.png)"
+    )
+    report.add_argument(
+        "--input", type=Path, default=None, help="the batch's input rows (default: from the run manifest)"
+    )
+    report.add_argument("--json", action="store_true", help="print the figures as JSON")
+    report.add_argument("--no-embed", action="store_true", help="skip the embedding figures")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m creative``."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.command == "batch":
+        from creative.batch.cli import run_batch_command
+
+        return run_batch_command(args)
+    if args.command == "report":
+        from creative.batch.cli import run_report_command
+
+        return run_report_command(args)
     if not args.input.is_file():
         print(f"error: input file {args.input} not found", file=sys.stderr)
         return 2

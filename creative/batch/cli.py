@@ -1,0 +1,135 @@
+"""The ``batch`` and ``report`` subcommands (argument parsing lives in :mod:`creative.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from creative.batch.arms import ArmsFileError
+from creative.batch.io import InputFormatError
+from creative.batch.journal import ResumeError, RunJournal
+from creative.batch.runner import prepare_job, run_local
+from creative.batch.work import BatchAbortedError
+from creative.settings import Settings
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    """``python -m creative batch``: validate, run (locally or on Ray), finalize, print the summary."""
+    from creative.adapters import registry_from_settings
+    from prompts.sources import template_source_from_settings
+
+    settings = Settings()
+    concurrency = args.concurrency or settings.max_num_seqs
+    if concurrency < 1:
+        return _error("--concurrency must be at least 1")
+    adapters = registry_from_settings(settings)
+    try:
+        job = prepare_job(
+            args.input,
+            args.arms,
+            args.output,
+            settings,
+            template_source_from_settings,
+            adapters,
+            restart=args.restart,
+        )
+    except ArmsFileError as exc:
+        return _error(f"invalid arms file; nothing was run.\n{exc}")
+    except (InputFormatError, ResumeError, FileNotFoundError) as exc:
+        return _error(str(exc))
+    if job.complete:
+        print(
+            f"{args.output} is already complete (see {job.journal.manifest_path.name}); "
+            "use --restart to run it again",
+            file=sys.stderr,
+        )
+        print(json.dumps({"summary": job.manifest.get("summary")}), file=sys.stderr)
+        return 0
+    pending = job.units_total - len(job.done)
+    print(
+        f"{job.rows} rows × {len(job.plan.arms)} arms = {job.units_total} records; "
+        f"{len(job.done)} already done, {pending} to run",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        if args.runner == "ray":
+            from creative.batch.ray_runner import RayOptions, run_ray
+
+            options = RayOptions(
+                address=args.ray_address,
+                workers=args.ray_workers,
+                batch_size=args.ray_batch_size,
+                num_gpus=args.ray_num_gpus,
+                num_cpus=args.ray_num_cpus,
+                concurrency=concurrency,
+                rank=not args.no_rank,
+            )
+            summary = run_ray(job, settings, options, progress=not args.quiet)
+        else:
+            summary = run_local(
+                job, settings, adapters, concurrency, rank=not args.no_rank, progress=not args.quiet
+            )
+    except BatchAbortedError as exc:
+        print(f"error: the batch stopped: {exc}; finished records are kept, rerun to resume", file=sys.stderr)
+        return 1
+    print(json.dumps({"summary": summary}), file=sys.stderr)
+    return 0
+
+
+def _template_text_lookup() -> Any:
+    from prompts.sources import template_source_from_settings
+
+    source = template_source_from_settings()
+    cache: dict[str, str | None] = {}
+
+    def text(ref: str) -> str | None:
+        if ref not in cache:
+            try:
+                template = source.resolve(ref)
+                cache[ref] = f"{template.system}\n{template.user}"
+            except Exception:  # an unreachable registry only costs the novelty figure
+                cache[ref] = None
+        return cache[ref]
+
+    return text
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    """``python -m creative report``: per-arm figures side by side, and a chart."""
+    from creative.batch.report import build_report, format_table, write_chart
+
+    if not args.output.is_file():
+        return _error(f"batch output {args.output} not found")
+    input_path: Path | None = args.input
+    if input_path is None:
+        manifest = RunJournal(args.output).read_manifest() or {}
+        recorded = manifest.get("input", {}).get("path")
+        input_path = Path(recorded) if recorded else None
+    embed = None
+    if not args.no_embed:
+        from ranking.embedder import Embedder  # entry-point composition: load ranking only here
+        from ranking.settings import RankingSettings
+
+        embed = Embedder.from_settings(RankingSettings()).embed
+    try:
+        report = build_report(
+            args.output, input_path=input_path, embed=embed, template_text=_template_text_lookup()
+        )
+    except InputFormatError as exc:
+        return _error(str(exc))
+    chart = write_chart(report, args.chart or args.output.with_name(args.output.name + ".png"))
+    if args.json:
+        print(json.dumps({**report, "chart": str(chart)}, indent=2))
+    else:
+        print(format_table(report))
+        print(f"\nchart: {chart}")
+    return 0

@@ -1,0 +1,187 @@
+"""Resume: a run's progress file and manifest, next to the output.
+
+* ``<output>.partial.jsonl``: every finished row × arm record, appended and flushed as it is done. After a
+  crash (even ``kill -9``) its last line may be torn; :meth:`RunJournal.recover` truncates the file at the
+  first line that is not a complete record, so only whole records count as done.
+* ``<output>.manifest.json``: the input file's size and SHA-256, the arms file's SHA-256, the pinned arm
+  resolution (template versions, adapters), the status and, when complete, the summary. A rerun with a
+  different input or arms file is refused (``--restart`` starts over).
+
+When every row × arm is done, :meth:`RunJournal.finalize` writes the output sorted by row then arm order,
+keeping the first record of each key (so each row × arm appears exactly once), and removes the progress file.
+Memory stays bounded: finalizing keeps only an index of (key → byte offset) in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from creative.batch.io import write_output
+
+MANIFEST_VERSION = 1
+Key = tuple[int, str]
+
+
+class ResumeError(RuntimeError):
+    """The existing progress does not belong to this command (the message says what differs)."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Identity of an input file: size and SHA-256 of its bytes."""
+
+    size: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"size": self.size, "sha256": self.sha256}
+
+
+def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def record_key(record: dict[str, Any]) -> Key:
+    """The (row, arm) a record answers."""
+    return int(record["row"]), str(record["arm"])
+
+
+class RunJournal:
+    """The progress file and manifest of one output path."""
+
+    def __init__(self, output: Path):
+        self.output = output
+        self.partial_path = output.with_name(output.name + ".partial.jsonl")
+        self.manifest_path = output.with_name(output.name + ".manifest.json")
+        self._handle: IO[bytes] | None = None
+
+    # manifest -----------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest, or None when there is none."""
+        if not self.manifest_path.is_file():
+            return None
+        return dict(json.loads(self.manifest_path.read_text(encoding="utf-8")))
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Replace the manifest atomically."""
+        _atomic_write_json(self.manifest_path, {"manifest_version": MANIFEST_VERSION, **manifest})
+
+    def check_same_run(self, manifest: dict[str, Any], input_fp: Fingerprint, arms_sha256: str) -> None:
+        """Refuse to resume progress made with another input or arms file."""
+        problems = []
+        if manifest.get("manifest_version") != MANIFEST_VERSION:
+            problems.append(
+                f"the manifest has version {manifest.get('manifest_version')}, not {MANIFEST_VERSION}"
+            )
+        recorded_input = manifest.get("input", {})
+        if (recorded_input.get("size"), recorded_input.get("sha256")) != (input_fp.size, input_fp.sha256):
+            problems.append("the input file changed since the run started (size or SHA-256 differ)")
+        if manifest.get("arms_file", {}).get("sha256") != arms_sha256:
+            problems.append("the arms file changed since the run started (SHA-256 differs)")
+        if problems:
+            raise ResumeError(
+                f"cannot resume {self.output}: "
+                + "; ".join(problems)
+                + f". Rerun with --restart to discard the progress in {self.partial_path.name} and start "
+                "over, or write to another --output."
+            )
+
+    # progress -----------------------------------------------------------------------------------------
+    def recover(self) -> set[Key]:
+        """Keys already done; truncates the progress file at its first incomplete or unreadable line."""
+        done: set[Key] = set()
+        if not self.partial_path.is_file():
+            return done
+        good_until = 0
+        with self.partial_path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break  # torn write: the process died mid-line
+                try:
+                    done.add(record_key(json.loads(line)))
+                except (ValueError, KeyError, TypeError):
+                    break
+                good_until += len(line)
+        if good_until != self.partial_path.stat().st_size:
+            with self.partial_path.open("r+b") as handle:
+                handle.truncate(good_until)
+        return done
+
+    def open(self) -> None:
+        """Open the progress file for appending."""
+        if self._handle is None:
+            self._handle = self.partial_path.open("ab")
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one finished record as one line and flush it to the OS (survives ``kill -9``)."""
+        if self._handle is None:
+            self.open()
+        assert self._handle is not None
+        self._handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Flush to disk and close the progress file."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+
+    # finishing ----------------------------------------------------------------------------------------
+    def _index(self, arm_order: Sequence[str]) -> list[tuple[int, int, int, int]]:
+        """(row, arm position, offset, length) of the first record of each key, sorted."""
+        position = {name: i for i, name in enumerate(arm_order)}
+        first: dict[Key, tuple[int, int]] = {}
+        offset = 0
+        with self.partial_path.open("rb") as handle:
+            for line in handle:
+                key = record_key(json.loads(line))
+                first.setdefault(key, (offset, len(line)))
+                offset += len(line)
+        return sorted(
+            (row, position[arm], where, size)
+            for (row, arm), (where, size) in first.items()
+            if arm in position
+        )
+
+    def ordered_texts(self, arm_order: Sequence[str]) -> Iterator[str]:
+        """Each key's first record, as JSON text, sorted by row then arm order."""
+        index = self._index(arm_order)
+        with self.partial_path.open("rb") as handle:
+            for _, _, offset, size in index:
+                handle.seek(offset)
+                yield handle.read(size).decode("utf-8").rstrip("\n")
+
+    def finalize(self, arm_order: Sequence[str]) -> int:
+        """Write the sorted output atomically and remove the progress file; returns the record count."""
+        self.close()
+        if not self.partial_path.exists():
+            self.partial_path.touch()
+        count = write_output(self.ordered_texts(arm_order), self.output)
+        self.partial_path.unlink()
+        return count
+
+    def reset(self) -> None:
+        """Forget previous progress (``--restart``)."""
+        self.close()
+        self.partial_path.unlink(missing_ok=True)
+        self.manifest_path.unlink(missing_ok=True)
+
+
+def now_iso() -> str:
+    """UTC timestamp for the manifest."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
