@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodySizeLimit
-from api.routes import adapters, creatives, health, metrics, placements, templates
+from api.routes import adapters, creatives, health, metrics, placements, templates, ui
 from api.settings import ApiSettings
 from api.state import EngineFactory, RankerFactory, ServiceState
 from creative.pipeline import VariantRanker
@@ -62,8 +62,9 @@ def create_app(
     app.state.service = state
     app.state.metrics = state.metrics
     install_error_handlers(app)
-    for module in (health, creatives, placements, templates, adapters, metrics):
+    for module in (health, creatives, placements, templates, adapters, metrics, ui):
         app.include_router(module.router)
+    app.mount(ui.STATIC_PREFIX, ui.static_files(), name="ui-static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog, metrics=state.metrics)
     return app
