@@ -290,3 +290,19 @@ async def test_preview_errors_name_the_field(
     assert response.status_code == status, response.text
     assert response.json()["error"]["param"] == param
     assert served.engine.calls == []
+
+
+async def test_the_editor_page_and_its_assets_are_served(db_url: str) -> None:
+    async with serving(templates_db_url=db_url) as served:
+        page = await served.client.get("/ui/templates")
+        script = await served.client.get("/ui/static/editor.js")
+        style = await served.client.get("/ui/static/editor.css")
+        root = await served.client.get("/ui")
+        missing = await served.client.get("/ui/static/nope.js")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'data-testid="template-list"' in page.text and "/ui/static/editor.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from a CDN
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert style.status_code == 200 and root.status_code == 307
+    assert missing.status_code == 404
