@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from creative.adapters import AdapterError, AdapterRegistry
 from creative.placements import PLACEMENTS
@@ -71,15 +71,20 @@ class Arm(BaseModel):
     k: int | None = Field(default=None, ge=1, le=128)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
-    @model_validator(mode="after")
-    def _k_within_n(self) -> Arm:
-        if self.n is not None and self.k is not None and self.k > self.n:
-            raise ValueError(f"k={self.k} cannot exceed n={self.n}")
-        if self.temperature == 0 and self.n is not None and self.n > 1:
-            raise ValueError(
-                f"temperature 0 is greedy decoding (every candidate the same): n must be 1, not {self.n}"
-            )
-        return self
+
+def cross_field_problems(raw: object) -> list[str]:
+    """Problems between fields of one raw arm (checked even when other fields are invalid)."""
+    if not isinstance(raw, dict):
+        return []
+    n, k, temperature = raw.get("n"), raw.get("k"), raw.get("temperature")
+    problems = []
+    if isinstance(n, int) and isinstance(k, int) and k > n:
+        problems.append(f"k: k={k} cannot exceed n={n}")
+    if isinstance(temperature, int | float) and temperature == 0 and isinstance(n, int) and n > 1:
+        problems.append(
+            f"n: temperature 0 is greedy decoding (every candidate the same): n must be 1, not {n}"
+        )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -145,11 +150,18 @@ def parse_arms(text: str, source: Path | str = "arms file") -> list[Arm]:
     problems: list[str] = []
     arms: list[Arm] = []
     for index, raw in enumerate(raw_arms):
+        arm_problems = [f"{_where(index, raw)}: {p}" for p in cross_field_problems(raw)]
         try:
-            arms.append(Arm.model_validate(raw))
+            arm = Arm.model_validate(raw)
         except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                problems.append(f"{_where(index, raw)}: {_field(error['loc'])}: {error['msg']}")
+            arm_problems[:0] = [
+                f"{_where(index, raw)}: {_field(error['loc'])}: {error['msg']}"
+                for error in exc.errors(include_url=False)
+            ]
+        else:
+            if not arm_problems:
+                arms.append(arm)
+        problems.extend(arm_problems)
     seen: set[str] = set()
     for arm in arms:
         if arm.name in seen:
