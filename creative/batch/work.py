@@ -2,9 +2,9 @@
 
 The arm's pinned settings override the row's (template, adapter, n, k, seed, temperature, top_p); the row
 gives the profile, product and placement. A bad row becomes an error record (one per arm), never an
-exception. Finished candidates are ranked in groups: :class:`RankBatcher` gathers whatever requests have
-finished while the previous group was ranking and embeds all their candidates in one ``rank_many`` call,
-in a worker thread, so the event loop keeps feeding the engine meanwhile.
+exception. Finished candidates are ranked in groups: :class:`RankBatcher` gathers the requests that finish
+within a short window (and while the previous group was ranking) and embeds all their candidates in one
+``rank_many`` call, in a worker thread, so the event loop keeps feeding the engine meanwhile.
 """
 
 from __future__ import annotations
@@ -121,9 +121,10 @@ class RankStats:
 class RankBatcher:
     """Ranks many requests' candidates per ``rank_many`` call, off the event loop."""
 
-    def __init__(self, ranker: ManyRanker, max_group: int = 64):
+    def __init__(self, ranker: ManyRanker, max_group: int = 64, linger_s: float = 0.2):
         self.ranker = ranker
         self.max_group = max_group
+        self.linger_s = linger_s  # wait this long after the first item for more (requests finish one by one)
         self.stats = RankStats()
         self._queue: asyncio.Queue[tuple[RankItem, asyncio.Future[list[Variant]]]] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -139,10 +140,17 @@ class RankBatcher:
         return await future
 
     async def _work(self, queue: asyncio.Queue[tuple[RankItem, asyncio.Future[list[Variant]]]]) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             group = [await queue.get()]
-            while len(group) < self.max_group and not queue.empty():
-                group.append(queue.get_nowait())
+            deadline = loop.time() + self.linger_s
+            while len(group) < self.max_group:
+                if queue.empty() and loop.time() >= deadline:
+                    break
+                try:
+                    group.append(await asyncio.wait_for(queue.get(), max(deadline - loop.time(), 0.0)))
+                except TimeoutError:
+                    break
             live = [(item, future) for item, future in group if not future.done()]
             if not live:
                 continue
