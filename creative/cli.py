@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     from creative.engine import VllmEngine
     from creative.pipeline import CreativePipeline, VariantRanker
     from creative.writer import CreativeWriter
+    from prompts.sources import template_source_from_settings
 
     ranker: VariantRanker | None = None
     if not args.no_rank:
@@ -229,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = VllmEngine.start(settings)
     print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)
     try:
-        writer = CreativeWriter(engine, settings, adapters=registry_from_settings(settings))
+        writer = CreativeWriter(
+            engine, settings, template_source_from_settings(), registry_from_settings(settings)
+        )
         pipeline = CreativePipeline(writer, ranker)
         summary = asyncio.run(
             generate_file(args.input, args.output, pipeline.run, concurrency, progress=not args.quiet)

@@ -160,6 +160,14 @@ class CreativeWriter:
             )
         if k > n:
             raise CreativeInputError(f"k={k} cannot exceed n={n}", param="k", code="invalid_value")
+        temperature = _first(request.temperature, defaults.temperature, s.default_temperature)
+        if temperature == 0 and n > 1:
+            raise CreativeInputError(
+                f"temperature 0 is greedy decoding: every candidate would be the same, so n must be 1, "
+                f"not {n}; raise the temperature for several candidates",
+                param="n" if request.n is not None else "temperature",
+                code="invalid_value",
+            )
         adapter = self.adapters.resolve(request.adapter)
         return ResolvedRequest(
             request=request,
@@ -168,7 +176,7 @@ class CreativeWriter:
             n=n,
             k=k,
             seed=request.seed,
-            temperature=_first(request.temperature, defaults.temperature, s.default_temperature),
+            temperature=temperature,
             top_p=_first(request.top_p, defaults.top_p, s.default_top_p),
             adapter=adapter,
             label=label,
@@ -228,7 +236,9 @@ class CreativeWriter:
         prompt_tokens = completion_tokens = 0
         rounds = 0
         missing = resolved.n
-        for attempt in range(self.settings.max_regenerations + 1):
+        # Greedy decoding would only write the same failing copy again: one round.
+        max_rounds = 1 if resolved.temperature == 0 else self.settings.max_regenerations + 1
+        for attempt in range(max_rounds):
             if missing == 0:
                 break
             rounds += 1

@@ -9,7 +9,8 @@ which appends them to the same progress file the local runner uses, so resume, f
 are the same as the local runner's.
 
 On a real cluster: install the project on every node (``make install``, or ``VLLM_TARGET=gpu`` on GPU
-nodes), give the same model/adapter paths (or ``ADCREATIVE_MODEL_PATH``), then point the driver at the
+nodes), give the same model/adapter paths (or ``ADCREATIVE_MODEL_PATH``; the pinned template versions
+travel with the job, so workers need no template database), then point the driver at the
 cluster with ``--ray-address ray://head:10001`` (or ``RAY_ADDRESS``), ``--ray-workers`` actors and
 ``--ray-num-gpus 1`` per actor. ``ADCREATIVE_*`` variables of the driver are passed to every worker.
 """
@@ -49,11 +50,19 @@ class RayOptions:
 class EngineWorker:
     """A Ray Data callable class: one engine + ranker per actor, one persistent event loop."""
 
-    def __init__(self, settings: dict[str, Any], plan: list[dict[str, Any]], concurrency: int, rank: bool):
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        plan: list[dict[str, Any]],
+        templates: list[dict[str, Any]],
+        concurrency: int,
+        rank: bool,
+    ):
         from creative.adapters import registry_from_settings
         from creative.engine import VllmEngine
         from creative.writer import CreativeWriter
-        from prompts.sources import template_source_from_settings
+        from prompts.store import TemplateStore
+        from prompts.template import PromptTemplate
 
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="engine-loop", daemon=True)
@@ -65,9 +74,9 @@ class EngineWorker:
 
             batcher = RankBatcher(Ranker.from_settings())
         self._engine = VllmEngine.start(resolved)
-        writer = CreativeWriter(
-            self._engine, resolved, template_source_from_settings(), registry_from_settings(resolved)
-        )
+        # The pinned versions travel with the actor: workers never need the driver's template database.
+        pinned = TemplateStore(PromptTemplate.model_validate(t) for t in templates)
+        writer = CreativeWriter(self._engine, resolved, pinned, registry_from_settings(resolved))
         self._plan = BatchPlan.from_json(plan)
         self._processor = UnitProcessor(writer, batcher)
         self._concurrency = concurrency
@@ -128,12 +137,22 @@ def init_ray(address: str | None) -> None:
         )
 
 
+def pinned_templates(job: BatchJob) -> list[dict[str, Any]]:
+    """The content of every template version the arms pin, read once on the driver."""
+    from prompts.sources import template_source_from_settings
+
+    source = template_source_from_settings()
+    refs = sorted({ref for arm in job.plan.arms for ref in arm.templates.values() if ref is not None})
+    return [source.resolve(ref).model_dump(mode="json") for ref in refs]
+
+
 def run_ray(job: BatchJob, settings: Settings, options: RayOptions, progress: bool = True) -> dict[str, Any]:
     """Run every pending row × arm on Ray Data actors; append records as they return; finalize."""
     import ray
     import ray.data
 
     items = [{"row": row, "text": text, "arms": json.dumps(todo)} for row, text, todo in job.pending()]
+    templates = pinned_templates(job)
     times = RunTimes(runner="ray")
     started = time.perf_counter()
     if items:
@@ -144,6 +163,7 @@ def run_ray(job: BatchJob, settings: Settings, options: RayOptions, progress: bo
             fn_constructor_kwargs={
                 "settings": settings.model_dump(mode="json", exclude_unset=True),
                 "plan": job.plan.to_json(),
+                "templates": templates,
                 "concurrency": options.concurrency,
                 "rank": options.rank,
             },

@@ -132,3 +132,15 @@ async def test_profile_and_copy_are_not_logged_by_default(
     await writer.write(CreativeRequest.model_validate(sample_request))
     record = caplog.records[-1]
     assert record.profile["location"] == "Denver"  # type: ignore[attr-defined]
+
+
+async def test_greedy_decoding_writes_one_candidate_in_one_round(sample_request: dict[str, Any]) -> None:
+    sample_request.update(temperature=0.0, n=1, k=1)
+    writer, engine = writer_for(lambda spec, call: ['{"headline": "x"}'] * spec.n)
+    result = await writer.write(CreativeRequest.model_validate(sample_request))
+    assert result.variants == [] and len(engine.calls) == 1  # a failing greedy candidate is not retried
+    sample_request.update(n=3)
+    with pytest.raises(CreativeInputError, match="greedy") as excinfo:
+        await writer.write(CreativeRequest.model_validate(sample_request))
+    assert excinfo.value.info.param == "n"
+    assert len(engine.calls) == 1
