@@ -14,6 +14,7 @@ Memory stays bounded: finalizing keeps only an index of (key → byte offset) in
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -66,7 +67,38 @@ class RunJournal:
         self.output = output
         self.partial_path = output.with_name(output.name + ".partial.jsonl")
         self.manifest_path = output.with_name(output.name + ".manifest.json")
+        self.lock_path = output.with_name(output.name + ".lock")
         self._handle: IO[bytes] | None = None
+        self._lock: IO[str] | None = None
+
+    # one writer ---------------------------------------------------------------------------------------
+    def acquire(self) -> None:
+        """Make this process the only one writing this output; the OS drops the lock when it dies."""
+        if self._lock is not None:
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ResumeError(
+                f"another run ({holder}) is writing {self.output}; wait for it to finish or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock = handle
+
+    def release(self) -> None:
+        """Give up the output (the lock file stays; it is only ever locked, never trusted)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
 
     # manifest -----------------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:

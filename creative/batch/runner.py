@@ -86,31 +86,36 @@ def prepare_job(
     arms = load_arms(arms_path)
     input_fp, arms_sha = fingerprint(input_path), file_sha256(arms_path)
     journal = RunJournal(output_path)
-    if restart:
-        journal.reset()
-    manifest = journal.read_manifest()
-    if manifest is None:
-        if journal.partial_path.exists():
-            raise ResumeError(
-                f"{journal.partial_path} exists without its manifest {journal.manifest_path.name}; "
-                "rerun with --restart to start over"
-            )
-        plan = BatchPlan(resolve_arms(arms, templates(), adapters, settings))
-        manifest = {
-            "status": "running",
-            "created": now_iso(),
-            "input": {"path": str(input_path), **input_fp.as_dict(), "rows": count_rows(input_path)},
-            "arms_file": {"path": str(arms_path), "sha256": arms_sha},
-            "arms": plan.to_json(),
-            "output": str(output_path),
-            "model": settings.resolved_model_path.name,
-        }
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        journal.write_manifest(manifest)
-    else:
-        journal.check_same_run(manifest, input_fp, arms_sha)
-        plan = BatchPlan.from_json(manifest["arms"])  # the versions pinned when the run started
-        check_recorded_adapters(plan.arms, adapters)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    journal.acquire()  # held until the process exits: two runs never append to one progress file
+    try:
+        if restart:
+            journal.reset()
+        manifest = journal.read_manifest()
+        if manifest is None:
+            if journal.partial_path.exists():
+                raise ResumeError(
+                    f"{journal.partial_path} exists without its manifest {journal.manifest_path.name}; "
+                    "rerun with --restart to start over"
+                )
+            plan = BatchPlan(resolve_arms(arms, templates(), adapters, settings))
+            manifest = {
+                "status": "running",
+                "created": now_iso(),
+                "input": {"path": str(input_path), **input_fp.as_dict(), "rows": count_rows(input_path)},
+                "arms_file": {"path": str(arms_path), "sha256": arms_sha},
+                "arms": plan.to_json(),
+                "output": str(output_path),
+                "model": settings.resolved_model_path.name,
+            }
+            journal.write_manifest(manifest)
+        else:
+            journal.check_same_run(manifest, input_fp, arms_sha)
+            plan = BatchPlan.from_json(manifest["arms"])  # the versions pinned when the run started
+            check_recorded_adapters(plan.arms, adapters)
+    except BaseException:
+        journal.release()  # a refused or failed preparation leaves the output to the next run
+        raise
     job = BatchJob(
         input_path, arms_path, output_path, plan, journal, manifest, int(manifest["input"]["rows"])
     )
@@ -185,6 +190,7 @@ def finish(job: BatchJob, times: RunTimes) -> dict[str, Any]:
     job.manifest.update({"status": "complete", "finished": now_iso(), "summary": summary})
     job.journal.write_manifest(job.manifest)
     job.complete = True
+    job.journal.release()
     return summary
 
 

@@ -57,3 +57,13 @@ def test_a_changed_input_or_arms_file_refuses_to_resume(tmp_path: Path) -> None:
         journal.check_same_run(manifest, Fingerprint(11, "aa"), "bb")
     with pytest.raises(ResumeError, match="arms file changed"):
         journal.check_same_run(manifest, Fingerprint(10, "aa"), "cc")
+
+
+def test_only_one_run_writes_an_output_at_a_time(tmp_path: Path) -> None:
+    first, second = RunJournal(tmp_path / "out.jsonl"), RunJournal(tmp_path / "out.jsonl")
+    first.acquire()
+    with pytest.raises(ResumeError, match=r"another run \(pid \d+\) is writing"):
+        second.acquire()
+    first.release()
+    second.acquire()  # free again once the first run is done (or dead: the OS drops the lock)
+    second.release()

@@ -82,6 +82,7 @@ async def test_rerun_after_a_crash_finishes_the_rest_exactly_once(
     crashing.crash_at = (7, "house")
     with pytest.raises(BatchAbortedError):
         await run_units(job, crashing, concurrency=3, progress=False)
+    job.journal.release()  # the crashed process is gone, and the OS with it drops its lock
     done_before = job.journal.recover()
     assert 0 < len(done_before) < 24 and (7, "house") not in done_before
     with job.journal.partial_path.open("ab") as handle:  # and the process was killed mid-write
@@ -111,6 +112,7 @@ def test_a_changed_input_is_refused_and_restart_starts_over(
     job = make_job(tmp_path, rows_of(sample_request, 2))
     job.journal.append({"row": 1, "arm": "control"})
     job.journal.close()
+    job.journal.release()
     with pytest.raises(ResumeError, match="input file changed"):
         make_job(tmp_path, rows_of(sample_request, 3))
     restarted = prepare_job(
@@ -132,6 +134,7 @@ async def test_resume_keeps_the_template_versions_pinned_at_start(
     manifest = json.loads(job.journal.manifest_path.read_text())
     manifest["arms"][0]["templates"]["google_search"] = "google_search@7"  # what the label meant back then
     job.journal.manifest_path.write_text(json.dumps(manifest))
+    job.journal.release()
     again = make_job(tmp_path, rows_of(sample_request, 2))
     assert again.plan.arms[0].templates["google_search"] == "google_search@7"
 
