@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import AuthError
@@ -126,6 +127,16 @@ async def _stale(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": info.model_dump()}, status_code=409)
 
 
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    logger.error("template registry unavailable: %s", type(exc).__name__)
+    info = ErrorInfo(
+        message="the template registry database is unavailable; retry shortly",
+        type="service_unavailable",
+        code="registry_unavailable",
+    )
+    return error_response(503, info, headers={"Retry-After": "5"})
+
+
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     info = ErrorInfo(
@@ -155,5 +166,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StaleVersionError, _stale)
     app.add_exception_handler(StaleLabelError, _stale)
     app.add_exception_handler(ClientDisconnectedError, _disconnected)
+    app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

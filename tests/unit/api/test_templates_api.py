@@ -306,3 +306,19 @@ async def test_the_editor_page_and_its_assets_are_served(db_url: str) -> None:
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert style.status_code == 200 and root.status_code == 307
     assert missing.status_code == 404
+
+
+async def test_an_unreachable_registry_database_is_a_503_not_a_500(db_url: str) -> None:
+    from prompts.db import make_engine
+
+    async with serving(templates_db_url=db_url) as served:
+        registry = served.app.state.service.templates
+        registry._sessions.configure(bind=make_engine("sqlite:////nonexistent-dir/templates.db"))
+        listing = await served.client.get("/v1/templates")
+        creative = await served.client.post(
+            "/v1/creatives", json={**SAMPLE, "placement": "push", "template": "push:staging"}
+        )
+    for response in (listing, creative):
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["error"]["code"] == "registry_unavailable"
