@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from prompts.template import PromptTemplate, SamplingDefaults, TemplateError, TemplateName, VariableName
 
@@ -35,6 +35,13 @@ class VersionDraft(BaseModel):
     user: str = Field(min_length=1, max_length=20_000)
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     message: str = Field(min_length=1, max_length=500, description="Why this version exists.")
+
+    @field_validator("description", "system", "user", "message")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL; refuse it on every backend alike
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
 
 
 class TemplateVersion(BaseModel):

@@ -65,6 +65,7 @@ class TemplateRegistry:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._cache: dict[tuple[str, int], PromptTemplate] = {}
         self._label_cache: dict[tuple[str, str], tuple[int, float]] = {}
+        self._label_moves = 0  # bumped by every move here: a read that raced a move is not cached
         self._cache_lock = threading.Lock()
 
     @classmethod
@@ -335,6 +336,7 @@ class TemplateRegistry:
             )
         with self._cache_lock:
             self._label_cache.pop((name, label), None)
+            self._label_moves += 1
         logger.info("label moved", extra={"template": name, "label": label, "to": version, "from": previous})
         return LabelMove(
             name=name, label=label, version=version, previous_version=previous, author=author, moved_at=now
@@ -409,10 +411,13 @@ class TemplateRegistry:
             hit = self._label_cache.get(key)
         if hit is not None and hit[1] > now:
             return hit[0]
+        with self._cache_lock:
+            moves_before = self._label_moves
         version = self._label_target(*key)
         if self.label_ttl_s > 0:
             with self._cache_lock:
-                self._label_cache[key] = (version, now + self.label_ttl_s)
+                if self._label_moves == moves_before:
+                    self._label_cache[key] = (version, now + self.label_ttl_s)
         return version
 
     def _label_target(self, name: str, label: str | None) -> int:

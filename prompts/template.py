@@ -10,6 +10,7 @@ with a missing or unknown variable is an error.
 
 from __future__ import annotations
 
+from string import Formatter
 from typing import Annotated
 
 from langchain_core.prompts import PromptTemplate as LangchainPromptTemplate
@@ -46,9 +47,19 @@ class SamplingDefaults(BaseModel):
 
 def _compile(text: str, part: str) -> LangchainPromptTemplate:
     try:
-        return LangchainPromptTemplate.from_template(text, template_format="f-string")
+        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(text)]
+        compiled = LangchainPromptTemplate.from_template(text, template_format="f-string")
     except (ValueError, KeyError, IndexError) as exc:
         raise TemplateError(f"{part} text is not a valid f-string template: {exc}") from exc
+    for name, spec, conversion in fields:
+        # `{profile:>99999999}` would pad a prompt to any size, `{profile!r}` alter it: plain names only.
+        if name is not None and (spec or conversion):
+            suffix = (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise TemplateError(
+                f"{part} text uses {{{name}{suffix}}}: format specs and conversions are not allowed, "
+                f"write {{{name}}}"
+            )
+    return compiled
 
 
 def used_variables(text: str, part: str) -> list[str]:

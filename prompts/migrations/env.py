@@ -27,6 +27,12 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Batch migrations rebuild tables (copy, drop, rename); with foreign keys on, dropping
+            # ``templates`` would cascade-delete every version and label. The pragma only works outside
+            # a transaction.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from prompts.models import StaleLabelError, StaleVersionError, TemplateValidationError, VersionDraft
 from prompts.refs import TemplateNotFoundError
@@ -115,6 +116,7 @@ def test_a_misspelt_variable_is_named_with_a_suggestion(registry: TemplateRegist
         ({"variables": ["fields", "language", "product", "profile", "age"]}, "variables", "unknown_variable"),
         ({"user": "{product} {profile} {"}, "user", "invalid_syntax"),
         ({"placements": ["tiktok"]}, "placements", "unknown_placement"),
+        ({"user": "{product:>99999999} {profile}"}, "user", "invalid_syntax"),
     ],
 )
 def test_invalid_drafts_name_the_field(
@@ -123,6 +125,11 @@ def test_invalid_drafts_name_the_field(
     with pytest.raises(TemplateValidationError) as caught:
         registry.create_version("google_search", edit(registry, "google_search", **changes), "ana")
     assert (caught.value.param, caught.value.code) == (param, code)
+
+
+def test_nul_characters_are_refused_before_any_backend_sees_them(registry: TemplateRegistry) -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        edit(registry, "push", user="{product}\x00 {profile}")
 
 
 def test_declared_but_unused_variable_is_refused(registry: TemplateRegistry) -> None:

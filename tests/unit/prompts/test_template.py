@@ -109,3 +109,9 @@ def test_context_leaves_out_identifiers_and_lists_facts() -> None:
     assert "Price: 49.50 USD" in variables["product"]
     assert '"subject"' in variables["fields"] and "60 characters" in variables["fields"]
     assert variables["language"] == "English"
+
+
+@pytest.mark.parametrize("field", ["{profile:>99999999}", "{profile!r}", "{product:.3}"])
+def test_format_specs_and_conversions_are_refused(field: str) -> None:
+    with pytest.raises(ValidationError, match="format specs and conversions are not allowed"):
+        make_template(system=f"About {field}.")
