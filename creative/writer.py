@@ -8,6 +8,7 @@ seeds derived from the request seed, so the same request always yields the same 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -226,7 +227,8 @@ class CreativeWriter:
         """
         started = time.perf_counter()
         request_id = request_id or f"cr-{uuid.uuid4().hex[:16]}"
-        resolved = self.resolve(request, template)
+        # Resolving may read the template registry (a database): keep it off the event loop.
+        resolved = await asyncio.to_thread(self.resolve, request, template)
         prompt_ids = self.prompt_ids(resolved)
         facts = ProductFacts.from_product(request.product)
         forbidden = ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words)

@@ -125,4 +125,5 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A down database fails a request within seconds (503) instead of hanging it on TCP timeouts.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
