@@ -199,13 +199,19 @@ class RunJournal:
                 yield handle.read(size).decode("utf-8").rstrip("\n")
 
     def finalize(self, arm_order: Sequence[str]) -> int:
-        """Write the sorted output atomically and remove the progress file; returns the record count."""
+        """Write the sorted output atomically; returns the record count.
+
+        The progress file stays until :meth:`discard_progress`, called once the manifest says complete: a
+        crash in between leaves a run that resumes with nothing left to do, never one that starts over.
+        """
         self.close()
         if not self.partial_path.exists():
             self.partial_path.touch()
-        count = write_output(self.ordered_texts(arm_order), self.output)
-        self.partial_path.unlink()
-        return count
+        return write_output(self.ordered_texts(arm_order), self.output)
+
+    def discard_progress(self) -> None:
+        """Remove the progress file of a completed run."""
+        self.partial_path.unlink(missing_ok=True)
 
     def reset(self) -> None:
         """Forget previous progress (``--restart``)."""

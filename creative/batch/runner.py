@@ -120,7 +120,9 @@ def prepare_job(
         input_path, arms_path, output_path, plan, journal, manifest, int(manifest["input"]["rows"])
     )
     job.complete = manifest.get("status") == "complete" and output_path.is_file()
-    if not job.complete:
+    if job.complete:
+        journal.discard_progress()  # left behind by a crash right after completion
+    else:
         job.done = journal.recover()
     return job
 
@@ -189,6 +191,7 @@ def finish(job: BatchJob, times: RunTimes) -> dict[str, Any]:
     summary = summarize(job, times)
     job.manifest.update({"status": "complete", "finished": now_iso(), "summary": summary})
     job.journal.write_manifest(job.manifest)
+    job.journal.discard_progress()
     job.complete = True
     job.journal.release()
     return summary

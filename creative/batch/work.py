@@ -261,7 +261,6 @@ class UnitProcessor:
                 message=f"generation failed: {type(exc).__name__}", type="server_error", code="internal"
             )
             return error_record(row, arm, info, data)
-        settings = self.writer.settings
-        temperature = request.temperature if request.temperature is not None else settings.default_temperature
-        top_p = request.top_p if request.top_p is not None else settings.default_top_p
-        return result_record(row, arm, request, result, temperature, top_p)
+        # What the writer actually used: the arm's value, else the template version's default, else settings.
+        used = await asyncio.to_thread(self.writer.resolve, request)
+        return result_record(row, arm, request, result, used.temperature, used.top_p)

@@ -44,6 +44,8 @@ def test_finalize_sorts_by_row_then_arm_order_and_keeps_each_key_once(tmp_path: 
     lines = [json.loads(line) for line in journal.output.read_text().splitlines()]
     assert [(r["row"], r["arm"]) for r in lines] == [(2, "b"), (2, "a"), (10, "b"), (10, "a")]
     assert lines[0]["seq"] == 1  # the first record of a key wins
+    assert journal.partial_path.exists()  # kept until the manifest says complete
+    journal.discard_progress()
     assert not journal.partial_path.exists()
 
 

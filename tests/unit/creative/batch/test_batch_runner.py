@@ -167,3 +167,47 @@ async def test_parquet_in_and_out(tmp_path: Path, sample_request: dict[str, Any]
     assert out.column("arm").to_pylist() == ["control", "house"] * 3
     records = list(read_records(tmp_path / "out.parquet"))
     assert "error" not in records[2] and records[3]["error"]["code"] == "template_mismatch"
+
+
+async def test_a_crash_after_the_output_is_written_leaves_nothing_to_redo(
+    tmp_path: Path, sample_request: dict[str, Any]
+) -> None:
+    job = make_job(tmp_path, rows_of(sample_request, 3))
+    engine = FakeEngine(placement_copy)
+    await run_units(job, processor(engine), concurrency=3, progress=False)
+    job.journal.finalize(job.plan.names)  # killed here: output written, manifest still "running"
+    job.journal.release()
+    calls = len(engine.calls)
+    again = make_job(tmp_path, rows_of(sample_request, 3))
+    assert len(again.done) == again.units_total == 6
+    written = await run_units(again, processor(engine), concurrency=3, progress=False)
+    finish(again, RunTimes(units_run=written, seconds=1.0))
+    assert written == 0 and len(engine.calls) == calls
+    assert len(read_jsonl(again.output_path)) == 6
+    assert not again.journal.partial_path.exists()
+
+
+async def test_records_carry_the_sampling_the_writer_used(
+    tmp_path: Path, sample_request: dict[str, Any]
+) -> None:
+    from creative.batch.work import UnitProcessor
+    from creative.settings import Settings
+    from creative.writer import CreativeWriter
+    from prompts.store import TemplateStore
+    from prompts.template import SamplingDefaults
+    from tests.unit.creative.batch.support import registry
+
+    arms = "arms:\n  - name: plain\n    adapter: null\n    n: 2\n    k: 1\n    seed: 1\n"
+    job = make_job(tmp_path, rows_of(sample_request, 1), arms=arms)
+    shipped = TemplateStore.from_directory()
+    cooler = shipped.resolve("google_search@1").model_copy(
+        update={"sampling": SamplingDefaults(temperature=0.3)}
+    )
+    templates = TemplateStore([cooler, *(t for t in shipped.all() if t.name != "google_search")])
+    engine = FakeEngine(placement_copy)
+    writer = CreativeWriter(engine, Settings(), templates, registry())
+    await run_units(job, UnitProcessor(writer, None), concurrency=1, progress=False)
+    finish(job, RunTimes(units_run=1, seconds=1.0))
+    (record,) = read_jsonl(job.output_path)
+    assert engine.calls[0].temperature == 0.3
+    assert record["sampling"]["temperature"] == 0.3  # the template version's default, not the settings'
