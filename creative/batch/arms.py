@@ -223,6 +223,27 @@ def _pin_templates(arm: Arm, source: TemplateSource) -> tuple[dict[str, str | No
     return pinned, problems
 
 
+def _greedy_problems(
+    arm: Arm, pinned: dict[str, str | None], templates: TemplateSource, settings: Settings
+) -> list[str]:
+    """Greedy decoding writes one candidate: catch an arm whose effective ``n`` would be more than 1."""
+    if arm.n is not None:
+        return []  # checked with the arm's own fields
+    problems = []
+    for ref in sorted({ref for ref in pinned.values() if ref is not None}):
+        defaults = templates.resolve(ref).sampling
+        temperature = next(
+            t for t in (arm.temperature, defaults.temperature, settings.default_temperature) if t is not None
+        )
+        n = min(defaults.n or settings.default_n, settings.max_n)
+        if temperature == 0 and n > 1:
+            problems.append(
+                f"arm {arm.name!r}: n: temperature 0 is greedy decoding, so every row needs n: 1, but {ref} "
+                f"would write n={n}; set n: 1 in the arm"
+            )
+    return problems
+
+
 def resolve_arms(
     arms: Sequence[Arm], templates: TemplateSource, adapters: AdapterRegistry, settings: Settings
 ) -> list[ResolvedArm]:
@@ -234,6 +255,8 @@ def resolve_arms(
         problems.extend(_check_limits(arm, settings))
         pinned, template_problems = _pin_templates(arm, templates)
         problems.extend(template_problems)
+        if not template_problems:
+            problems.extend(_greedy_problems(arm, pinned, templates, settings))
         adapter: str | None = None
         try:
             found = adapters.resolve(arm.adapter)

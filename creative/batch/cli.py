@@ -114,6 +114,13 @@ def run_report_command(args: argparse.Namespace) -> int:
         manifest = RunJournal(args.output).read_manifest() or {}
         recorded = manifest.get("input", {}).get("path")
         input_path = Path(recorded) if recorded else None
+    if input_path is None or not input_path.is_file():
+        print(
+            f"warning: input rows {input_path or '(not recorded)'} not found: personalization needs them; "
+            "pass --input",
+            file=sys.stderr,
+        )
+        input_path = None
     embed = None
     if not args.no_embed:
         from ranking.embedder import Embedder  # entry-point composition: load ranking only here

@@ -102,15 +102,25 @@ def prepare_job(
             manifest = {
                 "status": "running",
                 "created": now_iso(),
-                "input": {"path": str(input_path), **input_fp.as_dict(), "rows": count_rows(input_path)},
-                "arms_file": {"path": str(arms_path), "sha256": arms_sha},
+                "input": {
+                    "path": str(input_path.resolve()),
+                    **input_fp.as_dict(),
+                    "rows": count_rows(input_path),
+                },
+                "arms_file": {"path": str(arms_path.resolve()), "sha256": arms_sha},
                 "arms": plan.to_json(),
-                "output": str(output_path),
+                "output": str(output_path.resolve()),
                 "model": settings.resolved_model_path.name,
             }
             journal.write_manifest(manifest)
         else:
             journal.check_same_run(manifest, input_fp, arms_sha)
+            model = settings.resolved_model_path.name
+            if manifest.get("model") not in (None, model):
+                raise ResumeError(
+                    f"cannot resume {output_path}: it was started with model {manifest['model']!r}, not "
+                    f"{model!r}; one output never mixes models. Rerun with --restart, or with the same model."
+                )
             plan = BatchPlan.from_json(manifest["arms"])  # the versions pinned when the run started
             check_recorded_adapters(plan.arms, adapters)
     except BaseException:

@@ -116,3 +116,11 @@ def test_adapters_are_unknown_when_lora_is_off() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ArmsFileError, match="cannot read"):
         load_arms(tmp_path / "nope.yaml")
+
+
+def test_a_greedy_arm_without_n_is_caught_before_any_work() -> None:
+    text = "arms:\n  - name: greedy\n    adapter: null\n    temperature: 0\n    template: push@1\n"
+    with pytest.raises(ArmsFileError, match=r"arm 'greedy': n: temperature 0 .* push@1 would write n=4"):
+        resolve(text, default_n=4)
+    (arm,) = resolve(text.replace("temperature: 0\n", "temperature: 0\n    n: 1\n"))
+    assert arm.templates["push"] == "push@1"

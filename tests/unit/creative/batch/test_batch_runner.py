@@ -211,3 +211,13 @@ async def test_records_carry_the_sampling_the_writer_used(
     (record,) = read_jsonl(job.output_path)
     assert engine.calls[0].temperature == 0.3
     assert record["sampling"]["temperature"] == 0.3  # the template version's default, not the settings'
+
+
+def test_a_run_started_with_another_model_is_refused(tmp_path: Path, sample_request: dict[str, Any]) -> None:
+    job = make_job(tmp_path, rows_of(sample_request, 1))
+    manifest = json.loads(job.journal.manifest_path.read_text())
+    manifest["model"] = "qwen-7b"
+    job.journal.manifest_path.write_text(json.dumps(manifest))
+    job.journal.release()
+    with pytest.raises(ResumeError, match="started with model 'qwen-7b'"):
+        make_job(tmp_path, rows_of(sample_request, 1))
