@@ -42,7 +42,11 @@ class ManyRanker(Protocol):
 
 
 class BatchAbortedError(RuntimeError):
-    """The engine died: stop the run (what is done is kept; rerunning resumes)."""
+    """The engine died or ranking failed: stop the run (what is done is kept; rerunning resumes)."""
+
+
+class RankingFailedError(RuntimeError):
+    """The ranker failed for a whole group; no record is written, so a rerun retries those rows."""
 
 
 @dataclass
@@ -157,10 +161,11 @@ class RankBatcher:
             started = time.perf_counter()
             try:
                 ranked = await asyncio.to_thread(self.ranker.rank_many, [item for item, _ in live])
-            except Exception as exc:  # each waiting unit records the failure
+            except Exception as exc:  # not the row's fault (e.g. out of memory): the run stops, resumable
+                failure = RankingFailedError(f"ranking failed: {type(exc).__name__}: {exc}")
                 for _, future in live:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(failure)
                 continue
             self.stats.calls += 1
             self.stats.items += len(live)
@@ -251,7 +256,7 @@ class UnitProcessor:
                 result = result.model_copy(update={"variants": ranked, "ranked": True})
         except CreativeInputError as exc:
             return error_record(row, arm, exc.info, data)
-        except EngineNotReadyError as exc:
+        except (EngineNotReadyError, RankingFailedError) as exc:
             raise BatchAbortedError(str(exc)) from exc
         except Exception as exc:  # a broken row must not stop the batch; the record says what happened
             if not self.writer.engine.is_healthy():

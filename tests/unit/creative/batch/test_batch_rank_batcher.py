@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from creative.batch.work import RankBatcher, RankItem
+from creative.batch.work import BatchAbortedError, RankBatcher, RankingFailedError, RankItem
 from creative.schema import CreativeRequest, Variant
+from tests.fakes import FakeEngine
+from tests.unit.creative.batch.support import make_job, placement_copy, processor
 
 
 class RecordingRanker:
@@ -57,7 +61,17 @@ async def test_a_ranking_failure_reaches_every_waiting_request(sample_request: d
         *(batcher.rank(request, [variant(0)], 1) for _ in range(3)), return_exceptions=True
     )
     await batcher.close()
-    assert all(isinstance(o, RuntimeError) for o in outcomes)
-    with pytest.raises(RuntimeError):  # and the batcher keeps working for the next request
+    assert all(isinstance(o, RankingFailedError) and "embedder down" in str(o) for o in outcomes)
+    with pytest.raises(RankingFailedError):  # and the batcher keeps working for the next request
         await batcher.rank(request, [variant(0)], 1)
     await batcher.close()
+
+
+async def test_a_ranking_failure_stops_the_run_instead_of_recording_an_error(
+    tmp_path: Path, sample_request: dict
+) -> None:
+    job = make_job(tmp_path, [sample_request])
+    engine = FakeEngine(placement_copy)
+    unit = processor(engine, RecordingRanker(fail=True))
+    with pytest.raises(BatchAbortedError, match="ranking failed: RuntimeError: embedder down"):
+        await unit.process(1, json.dumps(sample_request), job.plan.arms[0])
