@@ -1,6 +1,7 @@
 """``--runner ray``: the same rows × arms over Ray Data, one engine (and ranker) per actor.
 
-The driver streams the input, skips the row × arms the progress file already holds, and hands the rest to
+The driver reads the input (the pending rows' JSON is held in its memory: Ray's ``from_items`` needs the
+list), skips the row × arms the progress file already holds, and hands the rest to
 ``Dataset.map_batches`` with :class:`EngineWorker`, a callable class: each actor starts one
 :class:`~creative.engine.VllmEngine` and keeps it on ONE event loop that runs for the actor's whole life in
 a thread of its own (vLLM's async engine is bound to the loop it first ran on). Each batch of rows is
