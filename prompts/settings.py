@@ -5,12 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from creative.settings import default_cache_dir
+from creative.settings import PROJECT_ROOT
 
 
 def default_templates_db_url() -> str:
-    """A SQLite file in the project cache: zero set-up."""
-    return f"sqlite:///{default_cache_dir() / 'templates.db'}"
+    """A SQLite file under ``var/`` in the project: zero set-up, and never removed by ``make clean``
+    (marketers' versions are data, not cache)."""
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'templates.db'}"
 
 
 class RegistrySettings(BaseSettings):
