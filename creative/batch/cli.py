@@ -40,6 +40,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             template_source_from_settings,
             adapters,
             restart=args.restart,
+            rank=not args.no_rank,
         )
     except ArmsFileError as exc:
         return _error(f"invalid arms file; nothing was run.\n{exc}")

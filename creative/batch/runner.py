@@ -72,6 +72,7 @@ def prepare_job(
     adapters: AdapterRegistry,
     *,
     restart: bool = False,
+    rank: bool = True,
 ) -> BatchJob:
     """Validate everything before any work, then start a new run or pick up the recorded one.
 
@@ -111,10 +112,17 @@ def prepare_job(
                 "arms": plan.to_json(),
                 "output": str(output_path.resolve()),
                 "model": settings.resolved_model_path.name,
+                "ranked": rank,
             }
             journal.write_manifest(manifest)
         else:
             journal.check_same_run(manifest, input_fp, arms_sha)
+            if manifest.get("ranked", rank) != rank:
+                was = "ranked" if manifest["ranked"] else "unranked (--no-rank)"
+                raise ResumeError(
+                    f"cannot resume {output_path}: it was started {was}; one output never mixes ranked and "
+                    "unranked records. Rerun with the same flags, or with --restart."
+                )
             model = settings.resolved_model_path.name
             if manifest.get("model") not in (None, model):
                 raise ResumeError(

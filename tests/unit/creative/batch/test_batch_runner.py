@@ -221,3 +221,24 @@ def test_a_run_started_with_another_model_is_refused(tmp_path: Path, sample_requ
     job.journal.release()
     with pytest.raises(ResumeError, match="started with model 'qwen-7b'"):
         make_job(tmp_path, rows_of(sample_request, 1))
+
+
+def test_resuming_a_ranked_run_without_ranking_is_refused(
+    tmp_path: Path, sample_request: dict[str, Any]
+) -> None:
+    from creative.batch.runner import prepare_job
+    from creative.settings import Settings
+    from prompts.store import TemplateStore
+    from tests.unit.creative.batch.support import registry
+
+    make_job(tmp_path, rows_of(sample_request, 1)).journal.release()
+    with pytest.raises(ResumeError, match="started ranked"):
+        prepare_job(
+            tmp_path / "rows.jsonl",
+            tmp_path / "arms.yaml",
+            tmp_path / "out.jsonl",
+            Settings(),
+            TemplateStore.from_directory,
+            registry(),
+            rank=False,
+        )
