@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 RowHandler = Callable[[CreativeRequest, str], Awaitable[CreativeResult]]
 
 
-def parse_row(line: str) -> CreativeRequest | ErrorInfo:
-    """Validate one JSONL line into a request, or describe what is wrong with it."""
+def parse_row_object(line: str) -> dict[str, Any] | ErrorInfo:
+    """One JSONL line as a JSON object, or what is wrong with it."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -30,6 +30,14 @@ def parse_row(line: str) -> CreativeRequest | ErrorInfo:
         )
     if not isinstance(data, dict):
         return ErrorInfo(message="row must be a JSON object", code="invalid_json")
+    return data
+
+
+def parse_row(line: str) -> CreativeRequest | ErrorInfo:
+    """Validate one JSONL line into a request, or describe what is wrong with it."""
+    data = parse_row_object(line)
+    if isinstance(data, ErrorInfo):
+        return data
     try:
         return CreativeRequest.model_validate(data)
     except ValidationError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creative.batch.io import read_records, read_rows
-from creative.batch.work import parse_row_data
+from creative.rows import parse_row_object
 from creative.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def load_requests(input_path: Path | None) -> dict[int, CreativeRequest]:
         return {}
     requests: dict[int, CreativeRequest] = {}
     for item in read_rows(input_path):
-        data = parse_row_data(item.text)
+        data = parse_row_object(item.text)
         if isinstance(data, ErrorInfo):
             continue
         try:

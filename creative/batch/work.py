@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from creative.batch.arms import ResolvedArm
 from creative.engine import EngineNotReadyError
 from creative.errors import CreativeInputError, validation_error_info
 from creative.placements import PLACEMENTS
+from creative.rows import parse_row_object
 from creative.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 from creative.writer import CreativeWriter
 
@@ -68,19 +68,6 @@ class BatchPlan:
     def from_json(cls, data: list[dict[str, Any]]) -> BatchPlan:
         """Inverse of :meth:`to_json`."""
         return cls([ResolvedArm.from_json(item) for item in data])
-
-
-def parse_row_data(text: str) -> dict[str, Any] | ErrorInfo:
-    """A row's JSON object, or what is wrong with it."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return ErrorInfo(
-            message=f"row is not valid JSON: {exc.msg} at column {exc.colno}", code="invalid_json"
-        )
-    if not isinstance(data, dict):
-        return ErrorInfo(message="row must be a JSON object", code="invalid_json")
-    return data
 
 
 def build_request(data: dict[str, Any], arm: ResolvedArm) -> CreativeRequest | ErrorInfo:
@@ -241,7 +228,7 @@ class UnitProcessor:
 
     async def process(self, row: int, text: str, arm: ResolvedArm) -> dict[str, Any]:
         """One record; raises only :class:`BatchAbortedError` (the engine died) or on cancellation."""
-        data = parse_row_data(text)
+        data = parse_row_object(text)
         if isinstance(data, ErrorInfo):
             return error_record(row, arm, data)
         request = build_request(data, arm)
