@@ -16,16 +16,17 @@ LabelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,31}$"
 CONTENT_FIELDS = ("description", "placements", "variables", "system", "user", "sampling")
 
 
-class VersionDraft(BaseModel):
-    """What an editor saves: the new content, the version the edit started from, and a message."""
+def _refuse_nul(value: str) -> str:
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; refuse it on every backend alike
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+class TemplateContent(BaseModel):
+    """What a version holds: texts, declared variables, placements and default sampling."""
 
     model_config = ConfigDict(extra="forbid")
 
-    base_version: int | None = Field(
-        ge=0,
-        description="The version this edit started from (optimistic concurrency: a save on top of an older "
-        "version is refused with 409). null or 0 only when creating a new template.",
-    )
     description: str = Field(default="", max_length=500)
     placements: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=20
@@ -34,14 +35,27 @@ class VersionDraft(BaseModel):
     system: str = Field(min_length=1, max_length=20_000)
     user: str = Field(min_length=1, max_length=20_000)
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
-    message: str = Field(min_length=1, max_length=500, description="Why this version exists.")
 
-    @field_validator("description", "system", "user", "message")
+    @field_validator("description", "system", "user")
     @classmethod
     def _no_nul(cls, value: str) -> str:
-        if "\x00" in value:  # PostgreSQL text cannot hold NUL; refuse it on every backend alike
-            raise ValueError("must not contain NUL (\\u0000) characters")
-        return value
+        return _refuse_nul(value)
+
+
+class VersionDraft(TemplateContent):
+    """What an editor saves: the new content, the version the edit started from, and a message."""
+
+    base_version: int | None = Field(
+        ge=0,
+        description="The version this edit started from (optimistic concurrency: a save on top of an older "
+        "version is refused with 409). null or 0 only when creating a new template.",
+    )
+    message: str = Field(min_length=1, max_length=500, description="Why this version exists.")
+
+    @field_validator("message")
+    @classmethod
+    def _no_nul_message(cls, value: str) -> str:
+        return _refuse_nul(value)
 
 
 class TemplateVersion(BaseModel):
@@ -88,7 +102,7 @@ class TemplateSummary(BaseModel):
     description: str
     latest_version: int
     placements: list[str]
-    labels: dict[str, int]
+    labels: dict[str, int] = Field(description='Label → version, e.g. `{"production": 2}`.')
     updated_at: datetime
 
 

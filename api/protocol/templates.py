@@ -12,31 +12,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from creative.schema import MAX_SEED, CreativeRequest, ErrorInfo, Product, Profile
-from prompts.models import LabelMove, TemplateDiff, TemplateSummary, TemplateVersion, VersionDraft
+from prompts.models import LabelMove, TemplateContent, TemplateSummary, TemplateVersion, VersionDraft
 from prompts.template import SamplingDefaults
-
-
-class TemplateSummaryInfo(BaseModel):
-    """A template: its newest version and where each label points."""
-
-    name: str
-    description: str
-    latest_version: int
-    placements: list[str]
-    labels: dict[str, int] = Field(description='Label → version, e.g. `{"production": 2}`.')
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, summary: TemplateSummary) -> TemplateSummaryInfo:
-        """From the registry's summary."""
-        return cls.model_validate(summary.model_dump())
 
 
 class TemplateList(BaseModel):
     """``GET /v1/templates``: every template, and the variables a template may use."""
 
     object: str = "list"
-    data: list[TemplateSummaryInfo]
+    data: list[TemplateSummary]
     variables: dict[str, str] = Field(
         description="The variables requests provide (name → what it holds); a template may use only these."
     )
@@ -82,27 +66,11 @@ class VersionList(BaseModel):
     data: list[TemplateVersionInfo]
 
 
-class LabelMoveInfo(BaseModel):
-    """A label moved to a version (``previous_version`` null: the label was new)."""
-
-    name: str
-    label: str
-    version: int
-    previous_version: int | None
-    author: str
-    moved_at: datetime
-
-    @classmethod
-    def of(cls, move: LabelMove) -> LabelMoveInfo:
-        """From the registry's label move."""
-        return cls.model_validate(move.model_dump())
-
-
-class TemplateDetail(TemplateSummaryInfo):
+class TemplateDetail(TemplateSummary):
     """``GET /v1/templates/{name}``: the template, its versions (no text) and its label history."""
 
     versions: list[VersionMeta] = Field(description="Oldest first.")
-    label_history: list[LabelMoveInfo] = Field(description="Newest first.")
+    label_history: list[LabelMove] = Field(description="Newest first.")
 
 
 class LabelMoveBody(BaseModel):
@@ -122,36 +90,10 @@ class LabelMoveBody(BaseModel):
         return self.expected_version if "expected_version" in self.model_fields_set else ...
 
 
-class TemplateDiffInfo(BaseModel):
-    """``GET /v1/templates/{name}/diff``: two versions compared, field by field and whole."""
-
-    name: str
-    from_version: int
-    to_version: int
-    changed: list[str] = Field(description="The fields that differ.")
-    fields: dict[str, str] = Field(description="A unified diff per changed field.")
-    unified: str = Field(description="One unified diff of the whole versions.")
-
-    @classmethod
-    def of(cls, diff: TemplateDiff) -> TemplateDiffInfo:
-        """From the registry's diff."""
-        return cls.model_validate(diff.model_dump())
-
-
-class PreviewDraft(BaseModel):
+class PreviewDraft(TemplateContent):
     """Unsaved template text to preview (what the editor shows; validated like a save)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     base_version: int | None = Field(default=None, ge=0, le=10**9)
-    description: str = Field(default="", max_length=500)
-    placements: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=20
-    )
-    variables: list[Annotated[str, StringConstraints(min_length=1, max_length=41)]] = Field(max_length=20)
-    system: str = Field(min_length=1, max_length=20_000)
-    user: str = Field(min_length=1, max_length=20_000)
-    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
 
     def as_version_draft(self) -> VersionDraft:
         """The registry's draft (with a placeholder message: a preview is never saved)."""

@@ -17,12 +17,9 @@ from api.deps import GenerateKey, PipelineDep, StateDep, TemplatesWriteKey, auth
 from api.protocol.templates import (
     ConflictInfo,
     LabelMoveBody,
-    LabelMoveInfo,
     PreviewBody,
     TemplateDetail,
-    TemplateDiffInfo,
     TemplateList,
-    TemplateSummaryInfo,
     TemplateVersionInfo,
     VersionList,
     VersionMeta,
@@ -30,7 +27,7 @@ from api.protocol.templates import (
 from creative.errors import CreativeInputError
 from creative.preview import PreviewResult, preview
 from creative.schema import ErrorInfo
-from prompts.models import TemplateValidationError, VersionDraft
+from prompts.models import LabelMove, TemplateDiff, TemplateValidationError, VersionDraft
 from prompts.refs import LABEL_PATTERN
 from prompts.registry import TemplateRegistry
 from prompts.template import ALLOWED_VARIABLES, PromptTemplate
@@ -66,7 +63,7 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 def list_templates(state: StateDep, _: GenerateKey) -> TemplateList:
     """Every template with its newest version and labels, and the variables templates may use."""
     return TemplateList(
-        data=[TemplateSummaryInfo.of(t) for t in state.templates.list_templates()],
+        data=state.templates.list_templates(),
         variables=dict(ALLOWED_VARIABLES),
     )
 
@@ -76,9 +73,9 @@ def get_template(name: TemplateNamePath, state: StateDep, _: GenerateKey) -> Tem
     """One template: labels, every version's metadata (oldest first) and the label history."""
     registry = state.templates
     return TemplateDetail(
-        **TemplateSummaryInfo.of(registry.get_template(name)).model_dump(),
+        **registry.get_template(name).model_dump(),
         versions=[VersionMeta.of(v) for v in registry.list_versions(name)],
-        label_history=[LabelMoveInfo.of(m) for m in registry.label_history(name)],
+        label_history=registry.label_history(name),
     )
 
 
@@ -115,14 +112,14 @@ def create_version(
     return TemplateVersionInfo.of(state.templates.create_version(name, body, author_of(key)))
 
 
-@router.put("/templates/{name}/labels/{label}", response_model=LabelMoveInfo, responses=_WRITE_ERRORS)
+@router.put("/templates/{name}/labels/{label}", response_model=LabelMove, responses=_WRITE_ERRORS)
 def move_label(
     name: TemplateNamePath,
     label: LabelPath,
     body: LabelMoveBody,
     state: StateDep,
     key: TemplatesWriteKey,
-) -> LabelMoveInfo:
+) -> LabelMove:
     """Point a label at a version (scope `templates:write`): promote, or roll back to an older one.
 
     With `expected_version`, 409 when the label was moved meanwhile.
@@ -130,19 +127,19 @@ def move_label(
     move = state.templates.move_label(
         name, label, body.version, author=author_of(key), expected_version=body.expected()
     )
-    return LabelMoveInfo.of(move)
+    return move
 
 
-@router.get("/templates/{name}/diff", response_model=TemplateDiffInfo, responses=_READ_ERRORS)
+@router.get("/templates/{name}/diff", response_model=TemplateDiff, responses=_READ_ERRORS)
 def diff_versions(
     name: TemplateNamePath,
     state: StateDep,
     _: GenerateKey,
     from_version: Annotated[int, Query(alias="from", ge=1, le=10**9)],
     to_version: Annotated[int, Query(alias="to", ge=1, le=10**9)],
-) -> TemplateDiffInfo:
+) -> TemplateDiff:
     """What changed from one version to another: the fields that differ and unified diffs."""
-    return TemplateDiffInfo.of(state.templates.diff(name, from_version, to_version))
+    return state.templates.diff(name, from_version, to_version)
 
 
 def _preview_template(
