@@ -137,13 +137,7 @@ class TemplateRegistry:
         """Version ``version`` of ``name``."""
         with self._sessions() as session:
             template = self._template(session, name)
-            row = session.scalar(
-                select(VersionRow).where(VersionRow.template_id == template.id, VersionRow.version == version)
-            )
-            if row is None:
-                raise TemplateNotFoundError(
-                    f"template {name!r} has no version {version}; newest is {template.latest_version}"
-                )
+            row = self._version_row(session, template, version)
             labels = self._labels_by_template(session).get(template.id, {})
             return self._version(name, row, labels)
 
@@ -294,14 +288,7 @@ class TemplateRegistry:
             if not locked:
                 raise self._unknown(name)
             template = self._template(session, name)
-            if not session.scalar(
-                select(func.count())
-                .select_from(VersionRow)
-                .where(VersionRow.template_id == template.id, VersionRow.version == version)
-            ):
-                raise TemplateNotFoundError(
-                    f"template {name!r} has no version {version}; newest is {template.latest_version}"
-                )
+            self._version_row(session, template, version)
             row = session.get(LabelRow, (template.id, label))
             previous = row.version if row is not None else None
             if expected_version is not ... and previous != expected_version:
@@ -382,6 +369,17 @@ class TemplateRegistry:
         row = session.scalar(select(TemplateRow).where(TemplateRow.name == name))
         if row is None:
             raise self._unknown(name)
+        return row
+
+    @staticmethod
+    def _version_row(session: Session, template: TemplateRow, version: int) -> VersionRow:
+        row = session.scalar(
+            select(VersionRow).where(VersionRow.template_id == template.id, VersionRow.version == version)
+        )
+        if row is None:
+            raise TemplateNotFoundError(
+                f"template {template.name!r} has no version {version}; newest is {template.latest_version}"
+            )
         return row
 
     def _unknown(self, name: str) -> TemplateNotFoundError:
