@@ -8,7 +8,6 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,7 +16,7 @@ from api.cancellation import ClientDisconnectedError
 from api.limits import OverloadedError
 from api.protocol.templates import ConflictInfo
 from creative.engine import EngineNotReadyError
-from creative.errors import CreativeInputError, validation_error_info
+from creative.errors import CreativeInputError
 from creative.schema import ErrorInfo
 from prompts.models import StaleLabelError, StaleVersionError, TemplateValidationError
 from prompts.refs import TemplateNotFoundError, TemplateRefError
@@ -52,24 +51,23 @@ def error_response(status: int, info: ErrorInfo, headers: dict[str, str] | None 
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError | ValidationError)
-    if isinstance(exc, RequestValidationError):
-        first = exc.errors()[0]
-        loc = tuple(part for part in first.get("loc", ()) if part not in _LOCATIONS)
-        param = ".".join(str(p) for p in loc) or None
-        kind = first.get("type", "")
-        code = {
-            "missing": "missing_field",
-            "extra_forbidden": "unknown_field",
-            "json_invalid": "invalid_json",
-        }
-        info = ErrorInfo(
-            message=f"{param or 'body'}: {first.get('msg', 'invalid value')}",
-            param=param,
-            code=code.get(kind, "invalid_value"),
-        )
-    else:
-        info = validation_error_info(exc)
+    """A request that fails its schema: 400 naming the field. Any other pydantic ``ValidationError`` (say,
+    a response that fails its own model) is a server bug and goes to :func:`_unexpected`: 500, logged."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    loc = tuple(part for part in first.get("loc", ()) if part not in _LOCATIONS)
+    param = ".".join(str(p) for p in loc) or None
+    kind = first.get("type", "")
+    code = {
+        "missing": "missing_field",
+        "extra_forbidden": "unknown_field",
+        "json_invalid": "invalid_json",
+    }
+    info = ErrorInfo(
+        message=f"{param or 'body'}: {first.get('msg', 'invalid value')}",
+        param=param,
+        code=code.get(kind, "invalid_value"),
+    )
     return error_response(400, info)
 
 
@@ -155,7 +153,6 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(ValidationError, _validation)
     app.add_exception_handler(CreativeInputError, _creative_input)
     app.add_exception_handler(EngineNotReadyError, _not_ready)
     app.add_exception_handler(OverloadedError, _overloaded)

@@ -15,10 +15,19 @@ from creative.settings import Settings
 BASE = "a" * 64
 
 
-def make_adapter(folder: Path, rank: int = 8, base: str | None = BASE) -> Path:
+def make_adapter(
+    folder: Path, rank: int = 8, base: str | None = BASE, modules: tuple[str, ...] = ("q_proj", "v_proj")
+) -> Path:
+    """A small, valid peft LoRA folder (config, weights named as peft names them, card)."""
     folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "peft_type": "LORA"}))
-    save_file({"x": torch.zeros(1)}, str(folder / "adapter_model.safetensors"))
+    config = {"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": list(modules)}
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    prefix = "base_model.model.model.layers.0.self_attn"
+    tensors = {}
+    for module in modules:
+        tensors[f"{prefix}.{module}.lora_A.weight"] = torch.zeros(rank, 4)
+        tensors[f"{prefix}.{module}.lora_B.weight"] = torch.zeros(4, rank)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
     card = {"voice": "playful", "metrics": [{"epoch": 1, "validation_loss": 1.0}]}
     if base:
         card["base_model_sha256"] = base
