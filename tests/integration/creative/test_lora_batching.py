@@ -7,12 +7,14 @@ with adapter requests; the engine routes base requests through an all-zero adapt
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
 from creative.adapters import Adapter, AdapterRegistry
 from creative.engine import SamplingSpec, VllmEngine
+from creative.models import model_weights_sha256
 from creative.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -33,6 +35,8 @@ def random_adapter(model_dir: Path, out: Path, seed: int) -> Path:
         r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False
     )
     get_peft_model(model, lora).save_pretrained(str(out))
+    card = {"base_model_sha256": model_weights_sha256(model_dir) or "0" * 64, "voice": f"random-{seed}"}
+    (out / "adapter_card.json").write_text(json.dumps(card))  # registration requires the base-model hash
     return out
 
 
