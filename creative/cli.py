@@ -22,7 +22,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from creative.rows import RowHandler, run_row
+from creative.files import SameFileError, refuse_overwrite, replace_durably
+from creative.rows import RowHandler, decode_line, run_row
 from creative.settings import Settings
 
 logger = logging.getLogger("creative.cli")
@@ -82,10 +83,11 @@ class RunSummary:
 
 
 def _rows(path: Path) -> Iterator[tuple[int, str]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield number, line
+    """Non-blank lines, numbered; a line that is not UTF-8 comes as a marker that becomes an error record."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                yield number, decode_line(raw)
 
 
 def count_rows(path: Path) -> int:
@@ -102,8 +104,8 @@ async def generate_file(
 ) -> RunSummary:
     """Run every row through ``handler`` with bounded concurrency; write records in input order.
 
-    The output is written to ``<output>.partial`` and renamed when complete, so a crash never leaves a
-    file that looks finished.
+    The output is written to ``<output>.partial``, fsynced and renamed when complete (then the folder is
+    fsynced), so a crash never leaves a file that looks finished.
     """
     summary = RunSummary()
     started = time.perf_counter()
@@ -135,13 +137,15 @@ async def generate_file(
                     await flush_head()
             while window:
                 await flush_head()
+            out.flush()
+            os.fsync(out.fileno())
     except BaseException:
         for task in window:
             task.cancel()
         raise
     finally:
         bar.close()
-    partial.replace(output_path)
+    replace_durably(partial, output_path)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -180,6 +184,12 @@ def _add_batch_parsers(sub: Any) -> None:
     batch.add_argument("--ray-batch-size", type=int, default=16, help="rows per actor call")
     batch.add_argument("--ray-num-gpus", type=float, default=0.0, help="GPUs per actor (0 on CPU)")
     batch.add_argument("--ray-num-cpus", type=float, default=1.0, help="CPUs per actor")
+    batch.add_argument(
+        "--ray-env",
+        action="append",
+        metavar="NAME",
+        help="forward this environment variable to the workers too (repeatable; settings are forwarded)",
+    )
     report = sub.add_parser("report", help="per-arm scorecard of a batch output, and a chart")
     report.add_argument("output", type=Path, help="a batch output (.jsonl or .parquet)")
     report.add_argument(
@@ -206,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_report_command(args)
     if not args.input.is_file():
         print(f"error: input file {args.input} not found", file=sys.stderr)
+        return 2
+    try:
+        partial = args.output.with_name(args.output.name + ".partial")
+        outputs = [("--output", args.output), ("the temporary output", partial)]
+        refuse_overwrite(outputs, [("--input", args.input)])
+    except SameFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = Settings()
     concurrency = args.concurrency or settings.max_concurrent_requests

@@ -13,6 +13,7 @@ from creative.batch.io import InputFormatError
 from creative.batch.journal import ResumeError, RunJournal
 from creative.batch.runner import prepare_job, run_local
 from creative.batch.work import BatchAbortedError
+from creative.files import SameFileError
 from creative.settings import Settings
 
 
@@ -44,7 +45,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
         )
     except ArmsFileError as exc:
         return _error(f"invalid arms file; nothing was run.\n{exc}")
-    except (InputFormatError, ResumeError, FileNotFoundError) as exc:
+    except (InputFormatError, ResumeError, FileNotFoundError, SameFileError) as exc:
         return _error(str(exc))
     if job.complete:
         print(
@@ -73,6 +74,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 num_cpus=args.ray_num_cpus,
                 concurrency=concurrency,
                 rank=not args.no_rank,
+                env=tuple(args.ray_env or ()),
             )
             summary = run_ray(job, settings, options, progress=not args.quiet)
         else:
@@ -83,6 +85,13 @@ def run_batch_command(args: argparse.Namespace) -> int:
         print(f"error: the batch stopped: {exc}; finished records are kept, rerun to resume", file=sys.stderr)
         return 1
     print(json.dumps({"summary": summary}), file=sys.stderr)
+    if summary.get("retryable_errors"):
+        print(
+            f"warning: {summary['retryable_errors']} row × arm records failed with a transient error (code "
+            f"internal); {args.output} holds their error records. Run the same command again to retry them.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -111,8 +120,16 @@ def run_report_command(args: argparse.Namespace) -> int:
     if not args.output.is_file():
         return _error(f"batch output {args.output} not found")
     input_path: Path | None = args.input
+    journal = RunJournal(args.output)
+    manifest = journal.read_manifest() or {}
+    problem = journal.output_problem(manifest) if manifest.get("status") == "complete" else None
+    if problem is not None:
+        print(
+            f"warning: {problem}: it differs from the output the batch wrote; the figures are for the file "
+            "as it is now",
+            file=sys.stderr,
+        )
     if input_path is None:
-        manifest = RunJournal(args.output).read_manifest() or {}
         recorded = manifest.get("input", {}).get("path")
         input_path = Path(recorded) if recorded else None
     if input_path is None or not input_path.is_file():

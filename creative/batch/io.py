@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from creative.files import replace_durably
+from creative.rows import decode_line
+
 FileFormat = Literal["jsonl", "parquet"]
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -68,10 +71,11 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _jsonl_rows(path: Path) -> Iterator[InputRow]:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield InputRow(number, line.rstrip("\n"))
+    """Non-blank lines; one that is not UTF-8 keeps its number and becomes an error record per arm."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                yield InputRow(number, decode_line(raw).rstrip("\n"))
 
 
 def _parquet_rows(path: Path) -> Iterator[InputRow]:
@@ -157,7 +161,7 @@ def _write_parquet(texts: Iterable[str], target: Path) -> None:
 
 def write_output(texts: Iterable[str], target: Path) -> int:
     """Write records (JSON texts, in their final order) to ``target`` atomically: a temporary file in the
-    same folder, fsynced, then renamed. Returns the number of records."""
+    same folder, fsynced, then renamed and the folder fsynced. Returns the number of records."""
     fmt = file_format(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     count = 0
@@ -177,7 +181,7 @@ def write_output(texts: Iterable[str], target: Path) -> int:
                     out.write(text + "\n")
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
-        tmp.replace(target)
+        replace_durably(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return count

@@ -8,13 +8,19 @@
   different input or arms file is refused (``--restart`` starts over).
 
 When every row × arm is done, :meth:`RunJournal.finalize` writes the output sorted by row then arm order,
-keeping the first record of each key (so each row × arm appears exactly once), and removes the progress file.
+keeping one record of each key (so each row × arm appears exactly once), and removes the progress file.
 Memory stays bounded: finalizing keeps only an index of (key → byte offset) in memory.
+
+Only input errors are permanent. A record whose error is transient (code ``internal``: the row's generation
+raised while the engine stayed healthy) is kept in the progress file but does not count as done: a rerun
+retries it, and the retry's record wins. The manifest of a finished run records the output's size and
+SHA-256, so "complete" is checked against the file.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -24,9 +30,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from creative.batch.io import write_output
+from creative.files import replace_durably
 
 MANIFEST_VERSION = 1
 Key = tuple[int, str]
+RETRYABLE_CODES = frozenset({"internal"})
 
 
 class ResumeError(RuntimeError):
@@ -52,12 +60,18 @@ def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
-    tmp.replace(path)
+    replace_durably(tmp, path)
 
 
 def record_key(record: dict[str, Any]) -> Key:
     """The (row, arm) a record answers."""
     return int(record["row"]), str(record["arm"])
+
+
+def is_retryable(record: dict[str, Any]) -> bool:
+    """Whether a record is a transient failure (retried on resume), not an answer."""
+    error = record.get("error")
+    return isinstance(error, dict) and error.get("code") in RETRYABLE_CODES
 
 
 class RunJournal:
@@ -70,6 +84,10 @@ class RunJournal:
         self.lock_path = output.with_name(output.name + ".lock")
         self._handle: IO[bytes] | None = None
         self._lock: IO[str] | None = None
+
+    def side_files(self) -> dict[str, Path]:
+        """The files a run writes next to its output, by role."""
+        return {"progress": self.partial_path, "manifest": self.manifest_path, "lock": self.lock_path}
 
     # one writer ---------------------------------------------------------------------------------------
     def acquire(self) -> None:
@@ -133,7 +151,8 @@ class RunJournal:
 
     # progress -----------------------------------------------------------------------------------------
     def recover(self) -> set[Key]:
-        """Keys already done; truncates the progress file at its first incomplete or unreadable line."""
+        """Keys already done (transient failures are not); truncates the progress file at its first incomplete
+        or unreadable line."""
         done: set[Key] = set()
         if not self.partial_path.is_file():
             return done
@@ -143,9 +162,12 @@ class RunJournal:
                 if not line.endswith(b"\n"):
                     break  # torn write: the process died mid-line
                 try:
-                    done.add(record_key(json.loads(line)))
+                    record = json.loads(line)
+                    key = record_key(record)
                 except (ValueError, KeyError, TypeError):
                     break
+                if not is_retryable(record):
+                    done.add(key)
                 good_until += len(line)
         if good_until != self.partial_path.stat().st_size:
             with self.partial_path.open("r+b") as handle:
@@ -175,14 +197,21 @@ class RunJournal:
 
     # finishing ----------------------------------------------------------------------------------------
     def _index(self, arm_order: Sequence[str]) -> list[tuple[int, int, int, int]]:
-        """(row, arm position, offset, length) of the first record of each key, sorted."""
+        """(row, arm position, offset, length) of each key's record, sorted: the first answer, else the
+        last transient failure."""
         position = {name: i for i, name in enumerate(arm_order)}
         first: dict[Key, tuple[int, int]] = {}
+        retryable: set[Key] = set()
         offset = 0
         with self.partial_path.open("rb") as handle:
             for line in handle:
-                key = record_key(json.loads(line))
-                first.setdefault(key, (offset, len(line)))
+                record = json.loads(line)
+                key = record_key(record)
+                if key not in first or key in retryable:
+                    first[key] = (offset, len(line))
+                    retryable.discard(key)
+                    if is_retryable(record):
+                        retryable.add(key)
                 offset += len(line)
         return sorted(
             (row, position[arm], where, size)
@@ -209,6 +238,23 @@ class RunJournal:
             self.partial_path.touch()
         return write_output(self.ordered_texts(arm_order), self.output)
 
+    def output_problem(self, manifest: dict[str, Any]) -> str | None:
+        """What is wrong with the output of a finished run (missing, or not the file the run wrote), or None.
+
+        Manifests written before the output's hash was recorded are trusted when the file exists."""
+        recorded = manifest.get("output_file")
+        if not self.output.is_file():
+            return f"{self.output} is missing"
+        if not isinstance(recorded, dict):
+            return None
+        size, digest = self.output.stat().st_size, _sha256(self.output)
+        if (size, digest) != (recorded.get("size"), recorded.get("sha256")):
+            return (
+                f"{self.output} changed since the run completed (its size or SHA-256 differs from the "
+                "manifest)"
+            )
+        return None
+
     def discard_progress(self) -> None:
         """Remove the progress file of a completed run."""
         self.partial_path.unlink(missing_ok=True)
@@ -218,6 +264,19 @@ class RunJournal:
         self.close()
         self.partial_path.unlink(missing_ok=True)
         self.manifest_path.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def output_fingerprint(path: Path) -> Fingerprint:
+    """Size and SHA-256 of a written output (recorded in the manifest)."""
+    return Fingerprint(path.stat().st_size, _sha256(path))
 
 
 def now_iso() -> str:

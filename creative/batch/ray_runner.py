@@ -13,7 +13,9 @@ On a real cluster: install the project on every node (``make install``, or ``VLL
 nodes), give the same model/adapter paths (or ``ADCREATIVE_MODEL_PATH``; the pinned template versions
 travel with the job, so workers need no template database), then point the driver at the
 cluster with ``--ray-address ray://head:10001`` (or ``RAY_ADDRESS``), ``--ray-workers`` actors and
-``--ray-num-gpus 1`` per actor. ``ADCREATIVE_*`` variables of the driver are passed to every worker.
+``--ray-num-gpus 1`` per actor. Workers get an allowlist of the driver's environment (:func:`forwarded_env`):
+the engine and ranking settings (``ADCREATIVE_<field>``) and a few cache and offline switches, never a
+database URL, an API key or ``HF_TOKEN``; ``--ray-env NAME`` forwards another variable by name.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,24 @@ from creative.batch.runner import BatchJob, RunTimes, finish, progress_bar
 from creative.batch.work import BatchPlan, RankBatcher, UnitProcessor
 from creative.settings import Settings
 
-FORWARDED_ENV_PREFIXES = ("ADCREATIVE_", "VLLM_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
+# Besides the settings' own variables: where the caches are, and the offline and threading switches.
+FORWARDED_ENV_NAMES = frozenset(
+    {
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "TOKENIZERS_PARALLELISM",
+        "OMP_NUM_THREADS",
+        "VLLM_CACHE_ROOT",
+        "VLLM_CPU_KVCACHE_SPACE",
+        "VLLM_CPU_OMP_THREADS_BIND",
+        "VLLM_LOGGING_LEVEL",
+        "VLLM_TARGET_DEVICE",
+        "VLLM_NO_USAGE_STATS",
+        "DO_NOT_TRACK",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class RayOptions:
     concurrency: int = 64
     rank: bool = True
     calls_per_actor: int = 2  # overlapping batches keep the engine busy while Ray moves data
+    env: tuple[str, ...] = ()  # more variables to forward to the workers, by name (--ray-env)
 
 
 class EngineWorker:
@@ -115,17 +136,24 @@ class EngineWorker:
             loop.call_soon_threadsafe(loop.stop)
 
 
-def _forwarded_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+def forwarded_env(extra: Iterable[str] = ()) -> dict[str, str]:
+    """The driver's variables a worker gets: the engine and ranking settings an actor reads
+    (``ADCREATIVE_<field>``), :data:`FORWARDED_ENV_NAMES` and ``extra`` names; nothing else (the template
+    database URL, API keys and tokens stay on the driver)."""
+    from ranking.settings import RankingSettings  # only when running: the batch modules never import ranking
+
+    fields = {*Settings.model_fields, *RankingSettings.model_fields}
+    allowed = {f"ADCREATIVE_{name.upper()}" for name in fields} | FORWARDED_ENV_NAMES | set(extra)
+    return {name: value for name, value in os.environ.items() if name in allowed}
 
 
-def init_ray(address: str | None) -> None:
+def init_ray(address: str | None, env: Iterable[str] = ()) -> None:
     """Connect to ``address`` (or ``RAY_ADDRESS``), else start a local instance on this machine's CPUs."""
     import ray
 
     if ray.is_initialized():
         return
-    runtime_env = {"env_vars": _forwarded_env()}
+    runtime_env = {"env_vars": forwarded_env(env)}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
@@ -157,7 +185,7 @@ def run_ray(job: BatchJob, settings: Settings, options: RayOptions, progress: bo
     times = RunTimes(runner="ray")
     started = time.perf_counter()
     if items:
-        init_ray(options.address)
+        init_ray(options.address, options.env)
         ray.data.DataContext.get_current().enable_progress_bars = False
         dataset = ray.data.from_items(items).map_batches(
             EngineWorker,

@@ -23,8 +23,17 @@ from tqdm import tqdm
 from creative.adapters import AdapterRegistry
 from creative.batch.arms import check_recorded_adapters, file_sha256, load_arms, resolve_arms
 from creative.batch.io import count_rows, file_format, read_records, read_rows
-from creative.batch.journal import Fingerprint, Key, ResumeError, RunJournal, now_iso
+from creative.batch.journal import (
+    RETRYABLE_CODES,
+    Fingerprint,
+    Key,
+    ResumeError,
+    RunJournal,
+    now_iso,
+    output_fingerprint,
+)
 from creative.batch.work import BatchPlan, RankStats, UnitProcessor
+from creative.files import refuse_overwrite
 from creative.settings import Settings
 from prompts.refs import TemplateSource
 
@@ -77,16 +86,22 @@ def prepare_job(
     """Validate everything before any work, then start a new run or pick up the recorded one.
 
     Raises :class:`~creative.batch.arms.ArmsFileError`, :class:`~creative.batch.io.InputFormatError`,
-    :class:`ResumeError` or ``FileNotFoundError`` with a message for the user.
+    :class:`ResumeError`, :class:`~creative.files.SameFileError` (an output that would write over an input)
+    or ``FileNotFoundError`` with a message for the user.
     """
     for path, what in ((input_path, "input"), (arms_path, "arms")):
         if not path.is_file():
             raise FileNotFoundError(f"{what} file {path} not found")
     file_format(input_path)
     file_format(output_path)
+    journal = RunJournal(output_path)
+    refuse_overwrite(
+        [("--output", output_path)]
+        + [(f"the run's {what} file", path) for what, path in journal.side_files().items()],
+        [("--input", input_path), ("--arms", arms_path)],
+    )
     arms = load_arms(arms_path)
     input_fp, arms_sha = fingerprint(input_path), file_sha256(arms_path)
-    journal = RunJournal(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     journal.acquire()  # held until the process exits: two runs never append to one progress file
     try:
@@ -137,8 +152,15 @@ def prepare_job(
     job = BatchJob(
         input_path, arms_path, output_path, plan, journal, manifest, int(manifest["input"]["rows"])
     )
-    job.complete = manifest.get("status") == "complete" and output_path.is_file()
+    job.complete = manifest.get("status") == "complete"
     if job.complete:
+        problem = journal.output_problem(manifest)
+        if problem is not None:
+            journal.release()
+            raise ResumeError(
+                f"the run completed, but {problem}. Rerun with --restart to write it again, or write to "
+                "another --output."
+            )
         journal.discard_progress()  # left behind by a crash right after completion
     else:
         job.done = journal.recover()
@@ -183,6 +205,7 @@ def summarize(job: BatchJob, times: RunTimes) -> dict[str, Any]:
         "arms": len(job.plan.arms),
         "records": records,
         "errors": errors,
+        "retryable_errors": sum(codes[code] for code in RETRYABLE_CODES),
         "error_rows": len(error_rows),
         "error_codes": dict(codes),
         "candidates": candidates,
@@ -204,13 +227,25 @@ def summarize(job: BatchJob, times: RunTimes) -> dict[str, Any]:
 
 
 def finish(job: BatchJob, times: RunTimes) -> dict[str, Any]:
-    """Write the final output, record completion and the summary in the manifest; return the summary."""
+    """Write the final output, record it (size, SHA-256) and the summary in the manifest; return the summary.
+
+    With transient failures among the records the run is ``incomplete``: the output holds their error
+    records, the progress file stays, and the same command run again retries them."""
     job.journal.finalize(job.plan.names)
     summary = summarize(job, times)
-    job.manifest.update({"status": "complete", "finished": now_iso(), "summary": summary})
+    complete = summary["retryable_errors"] == 0
+    job.manifest.update(
+        {
+            "status": "complete" if complete else "incomplete",
+            "finished": now_iso(),
+            "output_file": output_fingerprint(job.output_path).as_dict(),
+            "summary": summary,
+        }
+    )
     job.journal.write_manifest(job.manifest)
-    job.journal.discard_progress()
-    job.complete = True
+    if complete:
+        job.journal.discard_progress()
+    job.complete = complete
     job.journal.release()
     return summary
 
