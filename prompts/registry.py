@@ -360,7 +360,7 @@ class TemplateRegistry:
                         )
                 break
         if created:
-            logger.info("imported shipped templates", extra={"created": created})
+            logger.info("imported shipped templates", extra={"templates": created})
         return created
 
     # Helpers ---------------------------------------------------------------------------------------
