@@ -20,6 +20,7 @@ from creative.errors import CreativeInputError
 from creative.schema import ErrorInfo
 from prompts.models import StaleLabelError, StaleVersionError, TemplateValidationError
 from prompts.refs import TemplateNotFoundError, TemplateRefError
+from prompts.template import TemplateError
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,12 @@ async def _template_invalid(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, ErrorInfo(message=str(exc), param=exc.param, code=exc.code))
 
 
+async def _template_error(_: Request, exc: Exception) -> JSONResponse:
+    """Any other template failure (a version that cannot render): the template is at fault, not the server."""
+    logger.warning("template error: %s", exc)
+    return error_response(422, ErrorInfo(message=str(exc), param="template", code="template_error"))
+
+
 async def _stale(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StaleVersionError | StaleLabelError)
     stale_version = isinstance(exc, StaleVersionError)
@@ -160,6 +167,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TemplateNotFoundError, _template_not_found)
     app.add_exception_handler(TemplateRefError, _template_ref)
     app.add_exception_handler(TemplateValidationError, _template_invalid)
+    app.add_exception_handler(TemplateError, _template_error)
     app.add_exception_handler(StaleVersionError, _stale)
     app.add_exception_handler(StaleLabelError, _stale)
     app.add_exception_handler(ClientDisconnectedError, _disconnected)

@@ -188,7 +188,14 @@ class CreativeWriter:
         """The chat messages: the template rendered with the request's profile, product and placement."""
         request = resolved.request
         variables = template_variables(request.profile, request.product, resolved.placement)
-        return resolved.template.render(variables)
+        try:
+            return resolved.template.render(variables)
+        except TemplateError as exc:  # validation makes this unreachable for saved versions: say which
+            raise CreativeInputError(
+                f"template {resolved.template.ref} cannot be rendered: {exc}",
+                param="template",
+                code="template_render_failed",
+            ) from None
 
     def prompt_ids(self, resolved: ResolvedRequest) -> list[int]:
         """Render the template and tokenize it; enforce the prompt-token limit."""

@@ -4,12 +4,14 @@ Templates are data written by marketers: a name, an immutable version number, th
 the variables they declare, and a system and user text. Rendering uses the **f-string** format only:
 values are substituted as plain text and never parsed again, so a profile value such as
 ``{__class__}`` or ``{{`` reaches the prompt verbatim and cannot change the template (jinja2, which
-can execute expressions, is never used). Declared and used variables must match exactly, and rendering
-with a missing or unknown variable is an error.
+can execute expressions, is never used). Declared and used variables must match exactly; a version may
+declare any subset of the variables a request provides, and rendering takes the declared ones (a missing
+one, or one no request provides, is an error).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from string import Formatter
 from typing import Annotated
 
@@ -107,14 +109,16 @@ class PromptTemplate(BaseModel):
         """``name@version``."""
         return f"{self.name}@{self.version}"
 
-    def render(self, variables: dict[str, str]) -> list[dict[str, str]]:
-        """Chat messages with ``variables`` substituted as plain text.
+    def render(self, variables: Mapping[str, str]) -> list[dict[str, str]]:
+        """Chat messages with the variables this version declares substituted as plain text.
 
-        Raises :class:`TemplateError` when a declared variable is missing or an unknown one is given.
+        ``variables`` may hold every variable a request provides (:data:`ALLOWED_VARIABLES`): a version
+        that declares only some of them takes those. Raises :class:`TemplateError` when a declared variable
+        is missing or a variable no request provides is given.
         """
         declared = set(self.variables)
         missing = declared - variables.keys()
-        unknown = variables.keys() - declared
+        unknown = variables.keys() - declared - ALLOWED_VARIABLES.keys()
         if missing or unknown:
             parts = []
             if missing:

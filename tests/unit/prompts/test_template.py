@@ -115,3 +115,17 @@ def test_context_leaves_out_identifiers_and_lists_facts() -> None:
 def test_format_specs_and_conversions_are_refused(field: str) -> None:
     with pytest.raises(ValidationError, match="format specs and conversions are not allowed"):
         make_template(system=f"About {field}.")
+
+
+def test_a_subset_version_renders_from_every_request_variable() -> None:
+    profile = Profile(id="u1", interests=["trail running"])
+    product = Product(name="TrailRunner X")
+    variables = template_variables(profile, product, get_placement("push"))
+    template = make_template(variables=["product"], system="Write ads.", user="About {product}.")
+    messages = template.render(variables)
+    assert messages == [
+        {"role": "system", "content": "Write ads."},
+        {"role": "user", "content": "About Name: TrailRunner X."},
+    ]
+    no_variables = make_template(variables=[], system="Write ads.", user="Anything.")
+    assert no_variables.render(variables)[1]["content"] == "Anything."
