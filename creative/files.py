@@ -41,6 +41,15 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def fsync_files(folder: Path) -> None:
+    """Flush every regular file directly in ``folder``, then the folder itself (before renaming it)."""
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(folder)
+
+
 def replace_durably(source: Path, target: Path) -> None:
     """Rename ``source`` over ``target`` atomically, then fsync the folder so the rename survives a crash."""
     os.replace(source, target)

@@ -4,14 +4,16 @@ Each example is the placement's template rendered for the row (exactly what the 
 base model's chat template) followed by the target copy as compact JSON and the end-of-turn token; labels
 mask the prompt, so only the completion is learned. Training is seeded, shows a progress bar, computes the
 validation loss after every epoch, checkpoints every ``save_steps`` steps and at each epoch end (adapter,
-optimizer, scheduler, position), resumes from that checkpoint, and writes the adapter with an adapter card
-(base-model hash, data hash, hyperparameters, metrics).
+optimizer, scheduler, position), resumes from that checkpoint (loaded as data only: tensors and plain
+containers, never arbitrary pickled objects), and writes the adapter with an adapter card (base-model hash,
+data hash, hyperparameters, metrics).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import pickle
 import random
 import shutil
 import time
@@ -24,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from creative.chat import chat_prompt_ids
+from creative.files import fsync_dir, fsync_files
 from creative.models import model_weights_sha256
 from creative.placements import get_placement
 from creative.training.data import TrainingRow, file_sha256, validate_files
@@ -35,11 +38,32 @@ logger = logging.getLogger(__name__)
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CARD = "adapter_card.json"
 CHECKPOINT = "checkpoint"
+TRAINER_STATE = "trainer_state.pt"
 IGNORE = -100
 
 
 class TrainingDataError(ValueError):
     """The training or validation data failed validation; the message is the report."""
+
+
+class TrainingCheckpointError(ValueError):
+    """The checkpoint cannot be resumed from (the message says why and what to do)."""
+
+
+def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
+    """Progress, optimizer, scheduler and RNG state saved with a checkpoint, unpickled with
+    ``weights_only=True``: tensors and plain containers load, any other object is refused, never run."""
+    path = checkpoint / TRAINER_STATE
+    try:
+        saved = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise TrainingCheckpointError(
+            f"{path} holds more than tensors and plain data; refusing to load it "
+            f"({str(exc).splitlines()[0]}). Delete {checkpoint} to train from the start."
+        ) from None
+    if not isinstance(saved, dict) or not {"state", "optimizer", "scheduler", "torch_rng"} <= saved.keys():
+        raise TrainingCheckpointError(f"{path} is not a trainer state; delete {checkpoint} to start over")
+    return saved
 
 
 @dataclass
@@ -245,9 +269,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     base.to(device)  # type: ignore[arg-type]
     checkpoint = config.out / CHECKPOINT
     state = TrainState()
-    if resume and (checkpoint / "trainer_state.pt").is_file():
+    if resume and (checkpoint / TRAINER_STATE).is_file():
+        saved = load_trainer_state(checkpoint)  # before anything else is read from the folder
         model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
-        saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
         state = TrainState(**saved["state"])
         logger.info("resuming", extra={"epoch": state.epoch, "step": state.global_step})
     else:
@@ -284,10 +308,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
                 "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
             },
-            staging / "trainer_state.pt",
+            staging / TRAINER_STATE,
         )
+        fsync_files(staging)
         shutil.rmtree(checkpoint, ignore_errors=True)
         staging.rename(checkpoint)
+        fsync_dir(checkpoint.parent)
 
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

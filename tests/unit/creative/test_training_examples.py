@@ -115,7 +115,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(training, "batch_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(config, progress=False)
-    state = torch.load(config.out / "checkpoint" / "trainer_state.pt", weights_only=False)["state"]
+    state = torch.load(config.out / "checkpoint" / "trainer_state.pt", weights_only=True)["state"]
     assert state["global_step"] == 1 and state["epoch"] == 1  # epoch 1 done, checkpointed
 
     monkeypatch.setattr(training, "batch_loss", real_loss)
