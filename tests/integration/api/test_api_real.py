@@ -26,6 +26,7 @@ class BorrowedEngine:
         self.encode_chat = engine.encode_chat
         self.generate = engine.generate
         self.is_healthy = engine.is_healthy
+        self.verify = engine.verify
 
     def shutdown(self) -> None:
         """The fixture owns the engine."""

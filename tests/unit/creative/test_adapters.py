@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from creative.adapters import AdapterError, AdapterRegistry, write_null_adapter
-from creative.settings import Settings
+from creative.adapters import AdapterError, AdapterRegistry
 
 BASE = "a" * 64
 
@@ -83,17 +82,6 @@ def test_unknown_adapter_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(AdapterError) as caught:
         registry(tmp_path).resolve("nope")
     assert caught.value.info.param == "adapter" and caught.value.info.code == "unknown_adapter"
-
-
-def test_null_adapter_is_all_zeros_for_the_real_model(tmp_path: Path) -> None:
-    model_dir = Settings().resolved_model_path
-    out = write_null_adapter(model_dir, tmp_path / "null", 8, ["q_proj", "v_proj"])
-    tensors = load_file(str(out / "adapter_model.safetensors"))
-    config = json.loads((out / "adapter_config.json").read_text())
-    assert config["r"] == 8 and set(config["target_modules"]) == {"q_proj", "v_proj"}
-    layers = json.loads((model_dir / "config.json").read_text())["num_hidden_layers"]
-    assert len(tensors) == layers * 2 * 2  # q and v, A and B, every layer
-    assert all(float(t.abs().sum()) == 0.0 for t in tensors.values())
 
 
 def test_a_bad_adapter_in_the_folder_is_skipped_not_fatal(tmp_path: Path) -> None:
