@@ -45,7 +45,7 @@ def _split(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from creative.settings import Settings
-    from creative.training.train import TrainConfig, TrainingDataError, train
+    from creative.training.train import TrainConfig, TrainingCheckpointError, TrainingDataError, train
 
     config = TrainConfig(
         data=args.data,
@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     try:
         card = train(config, resume=args.resume, progress=not args.quiet)
-    except TrainingDataError as exc:
+    except (TrainingDataError, TrainingCheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(card["metrics"]))
