@@ -27,7 +27,13 @@ def serve() -> None:
 
     settings = ApiSettings()
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        limit_concurrency=settings.limit_concurrency,
+    )
 
 
 def openapi_document() -> str:

@@ -65,6 +65,8 @@ def create_app(
     for module in (health, creatives, placements, templates, adapters, metrics, ui):
         app.include_router(module.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="ui-static")
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s
+    )
     app.add_middleware(AccessLog, metrics=state.metrics)
     return app

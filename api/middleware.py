@@ -1,7 +1,9 @@
-"""ASGI middleware: a body-size limit and the access log + request metrics (no bodies are ever logged)."""
+"""ASGI middleware: a body-size and read-time limit and the access log + request metrics (no bodies are ever
+logged)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -15,13 +17,19 @@ from creative.schema import ErrorInfo
 access_log = logging.getLogger("api.access")
 
 
+class _TooLargeError(Exception):
+    """The body streamed past the size limit."""
+
+
 class BodySizeLimit:
     """Answer 413 for a body over ``max_bytes``: by Content-Length up front, else once the body streams
-    past it. The body (at most ``max_bytes``) is read before the app runs, then replayed to it."""
+    past it; 408 when the body takes longer than ``read_timeout_s`` to arrive (a slow client never holds a
+    request open). The body (at most ``max_bytes``) is read before the app runs, then replayed to it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout_s: float = 30.0):
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -29,40 +37,60 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send)
+            await self._reject(send, 413, self._too_large())
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        try:
+            async with asyncio.timeout(self.read_timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            info = ErrorInfo(
+                message=f"the request body did not arrive within {self.read_timeout_s:g} s",
+                param="body",
+                code="body_timeout",
+            )
+            await self._reject(send, 408, info)
+            return
+        except _TooLargeError:
+            await self._reject(send, 413, self._too_large())
+            return
+        if body is None:
+            return  # the client left
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def replaying_receive() -> Message:
             return replay.pop() if replay else await receive()
 
         await self.app(scope, replaying_receive, send)
 
-    async def _reject(self, send: Send) -> None:
-        info = ErrorInfo(
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when the client disconnected; :class:`_TooLargeError` past the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _TooLargeError
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self) -> ErrorInfo:
+        return ErrorInfo(
             message=f"request body is over the limit of {self.max_bytes} bytes",
             param="body",
             code="body_too_large",
         )
+
+    async def _reject(self, send: Send, status: int, info: ErrorInfo) -> None:
         body = error_body(info)
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -23,6 +23,19 @@ class ApiSettings(Settings, RankingSettings, RegistrySettings):
     max_body_bytes: int = Field(
         default=64 << 10, ge=1024, le=16 << 20, description="Largest request body accepted (413 above)."
     )
+    body_read_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client may take to send its request body (408 after).",
+    )
+    limit_concurrency: int = Field(
+        default=256,
+        ge=1,
+        le=65536,
+        description="Connections and requests uvicorn serves at once; beyond it new ones get 503 "
+        "(uvicorn's limit_concurrency), so slow clients cannot exhaust the server.",
+    )
     max_queued_requests: int = Field(
         default=0,
         ge=0,
