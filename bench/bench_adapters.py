@@ -21,6 +21,7 @@ from pathlib import Path
 
 from creative.adapters import Adapter, AdapterRegistry
 from creative.engine import SamplingSpec, VllmEngine
+from creative.models import model_weights_sha256
 from creative.settings import PROJECT_ROOT, Settings
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "adapters.json"
@@ -46,6 +47,8 @@ def make_adapters(model_dir: Path, root: Path, count: int, rank: int) -> list[Pa
         lora = LoraConfig(r=rank, lora_alpha=rank, target_modules=modules, init_lora_weights=False)
         path = root / f"bench{i}"
         get_peft_model(model, lora).save_pretrained(str(path))
+        card = {"base_model_sha256": model_weights_sha256(model_dir) or "0" * 64, "voice": f"bench{i}"}
+        (path / "adapter_card.json").write_text(json.dumps(card))  # registration requires the base hash
         paths.append(path)
     return paths
 
