@@ -2,9 +2,15 @@
 
 vLLM's stock CPU ops (``vllm/lora/ops/torch_ops``) gather ``weights[indices]`` — a copy of the adapter's A
 or B matrix for every token of every slice of every layer — then ``einsum`` over it. Here the rows of a step
-are grouped by adapter slot once (:func:`group_rows`), and each layer does, per active slot and slice,
-``(x[rows] @ A.T) @ B.T`` added into its output columns. Rows whose slot is -1 (no adapter) are skipped:
-they get exactly the base model's output.
+are grouped by adapter slot once (:func:`group_rows`), and each layer does, per active slot,
+``(x[rows] @ A.T) @ B.T`` added into its output. Rows whose slot is -1 (no adapter) are skipped: they get
+exactly the base model's output.
+
+The slices of a packed layer (qkv: 3, gate_up: 2) are fused (:func:`fuse_slices`): their A matrices are
+stacked into one ``(sum of ranks, in)`` matrix and their B matrices laid on the diagonal of one
+``(sum of outputs, sum of ranks)`` matrix, so a packed layer costs two matmuls and one add per adapter,
+whatever its slice count. The fused matrices are float32: small bf16 matmuls cost more in oneDNN call
+overhead than they save, and float32 keeps the LoRA delta as exact as vLLM's own float32 buffer does.
 
 Weight layouts are vLLM's stacked buffers: A is ``(max_loras, 1, rank, in)`` and B is
 ``(max_loras, 1, out, rank)``.
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
+
+COMPUTE_DTYPE = torch.float32
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,14 @@ class RowGroup:
             y.index_copy_(0, self.index, value)
 
 
+@dataclass(frozen=True)
+class FusedWeights:
+    """One adapter's LoRA for one (packed) layer: ``delta = (x @ a.T) @ b.T``, in float32."""
+
+    a: torch.Tensor  # (sum of ranks, in)
+    b: torch.Tensor  # (sum of outputs, sum of ranks), block-diagonal over the slices
+
+
 def group_rows(slots: Sequence[int]) -> tuple[RowGroup, ...]:
     """Group row positions by adapter slot (slot -1, no adapter, gets no group), in first-seen order."""
     positions: dict[int, list[int]] = {}
@@ -64,10 +80,46 @@ def group_rows(slots: Sequence[int]) -> tuple[RowGroup, ...]:
     return tuple(groups)
 
 
-def _weight(stacked: torch.Tensor, slot: int) -> torch.Tensor:
+def slot_matrix(stacked: torch.Tensor, slot: int) -> torch.Tensor:
     """One slot's matrix out of a stacked ``(max_loras, 1, rows, cols)`` (or 3-D) buffer."""
     weight = stacked[slot]
     return weight[0] if weight.dim() == 3 else weight
+
+
+def fuse_slices(
+    a_stacked: Sequence[torch.Tensor],
+    b_stacked: Sequence[torch.Tensor],
+    output_slices: Sequence[int],
+    slot: int,
+) -> FusedWeights:
+    """One slot's A matrices stacked and B matrices block-diagonal (float32): one matmul pair per layer."""
+    a_parts = [slot_matrix(a, slot).to(COMPUTE_DTYPE) for a in a_stacked]
+    ranks = [part.shape[0] for part in a_parts]
+    b_fused = torch.zeros(sum(output_slices), sum(ranks), dtype=COMPUTE_DTYPE)
+    row = col = 0
+    for b, size, rank in zip(b_stacked, output_slices, ranks, strict=True):
+        matrix = slot_matrix(b, slot)
+        width = min(size, matrix.shape[0])  # lm_head's B may be padded past the vocabulary
+        b_fused[row : row + width, col : col + rank] = matrix[:width].to(COMPUTE_DTYPE)
+        row, col = row + size, col + rank
+    return FusedWeights(torch.cat(a_parts).contiguous(), b_fused)
+
+
+def add_fused(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    fused: Sequence[FusedWeights],
+    scale: float,
+    groups: Sequence[RowGroup],
+) -> None:
+    """``y[rows] += (x[rows] @ A.T * scale) @ B.T`` per group, ``fused[i]`` being ``groups[i]``'s weights."""
+    for group, weights in zip(groups, fused, strict=True):
+        rows = group.take(x).to(COMPUTE_DTYPE)
+        hidden = F.linear(rows, weights.a)
+        if scale != 1.0:
+            hidden.mul_(scale)
+        delta = F.linear(hidden, weights.b)
+        group.add_into(y.narrow(1, 0, delta.shape[1]), delta.to(y.dtype))
 
 
 def shrink(
@@ -79,12 +131,11 @@ def shrink(
 ) -> None:
     """``outputs[i][rows] = x[rows] @ A_i[slot].T * scale`` for every group (other rows untouched)."""
     for group in groups:
-        rows = group.take(x)
+        rows = group.take(x).to(COMPUTE_DTYPE)
         for out, stacked in zip(outputs, a_stacked, strict=True):
-            weight = _weight(stacked, group.slot)
-            value = F.linear(rows.to(weight.dtype), weight)
+            value = F.linear(rows, slot_matrix(stacked, group.slot).to(COMPUTE_DTYPE))
             if scale != 1.0:
-                value = value * scale
+                value.mul_(scale)
             group.write_into(out, value.to(out.dtype))
 
 
@@ -100,35 +151,8 @@ def expand(
     for group in groups:
         offset = offset_start
         for lora_in, stacked, size in zip(inputs, b_stacked, output_slices, strict=True):
-            weight = _weight(stacked, group.slot)
-            value = F.linear(group.take(lora_in).to(weight.dtype), weight)
+            weight = slot_matrix(stacked, group.slot).to(COMPUTE_DTYPE)
+            value = F.linear(group.take(lora_in).to(COMPUTE_DTYPE), weight)
             width = min(size, value.size(1))
             group.add_into(y.narrow(1, offset, width), value[:, :width].to(y.dtype))
-            offset += size
-
-
-def lora_linear(
-    y: torch.Tensor,
-    x: torch.Tensor,
-    a_stacked: Sequence[torch.Tensor],
-    b_stacked: Sequence[torch.Tensor],
-    scale: float,
-    output_slices: Sequence[int],
-    groups: Sequence[RowGroup],
-) -> None:
-    """``y[rows, slice_i] += (x[rows] @ A_i.T * scale) @ B_i.T``: the whole LoRA of one (packed) linear.
-
-    The shrink stays in the adapter's dtype (no float32 round trip) and the rows are taken once per group,
-    not once per slice.
-    """
-    for group in groups:
-        rows = group.take(x)
-        offset = 0
-        for a, b, size in zip(a_stacked, b_stacked, output_slices, strict=True):
-            weight_a, weight_b = _weight(a, group.slot), _weight(b, group.slot)
-            hidden = F.linear(rows.to(weight_a.dtype), weight_a)
-            if scale != 1.0:
-                hidden = hidden * scale
-            value = F.linear(hidden, weight_b)
-            group.add_into(y.narrow(1, offset, size), value.to(y.dtype))
             offset += size

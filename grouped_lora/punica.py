@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
 
-from grouped_lora.ops import RowGroup, expand, group_rows, lora_linear, shrink
+from grouped_lora.ops import FusedWeights, RowGroup, add_fused, expand, fuse_slices, group_rows, shrink
 
 if TYPE_CHECKING:
     from vllm.lora.layers import LoRAMapping
@@ -28,6 +28,10 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         super().__init__(max_num_batched_tokens, max_batches, device, **kwargs)
         self.token_groups: tuple[RowGroup, ...] = ()
         self.sampler_groups: tuple[RowGroup, ...] = ()
+        # Fused float32 weights per (layer, slot, LoRA id). vLLM loads an adapter into a slot in place;
+        # a slot that gets another adapter gets another id, so the id keeps the cache honest.
+        self._fused: dict[tuple[int, int, int], FusedWeights] = {}
+        self._slot_ids: list[int | None] = []
 
     def update_metadata(
         self,
@@ -39,6 +43,9 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
     ) -> None:
         """Index tensors as vLLM builds them, then the step's row groups (tokens and sampled rows)."""
         self._update_base_metadata(mapping, lora_index_to_id, max_loras, vocab_size)
+        self._slot_ids = lora_index_to_id  # vLLM updates this list in place when it (re)fills a slot
+        live = {(slot, lora_id) for slot, lora_id in enumerate(lora_index_to_id) if lora_id is not None}
+        self._fused = {key: value for key, value in self._fused.items() if key[1:] in live}
         self.is_prefill = False  # unused by this wrapper; keeps the stock prefill bookkeeping out
         self.token_groups = group_rows(self.token_lora_indices.tolist())
         self.sampler_groups = group_rows(self.sampler_indices.tolist())
@@ -101,16 +108,10 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         """The LoRA of one (possibly packed: qkv, gate_up) linear layer, added into ``y`` in place."""
         if not self.token_groups:
             return
-        flat = y.view(-1, y.shape[-1])
-        lora_linear(
-            flat,
-            x.view(-1, x.shape[-1]),
-            lora_a_stacked,
-            lora_b_stacked,
-            scale,
-            output_slices,
-            self.token_groups,
-        )
+        fused = [
+            self._fused_for(lora_a_stacked, lora_b_stacked, output_slices, g.slot) for g in self.token_groups
+        ]
+        add_fused(y.view(-1, y.shape[-1]), x.view(-1, x.shape[-1]), fused, scale, self.token_groups)
 
     def add_lora_logits(
         self,
@@ -127,13 +128,24 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         if not self.sampler_groups:
             return
         flat = y.view(-1, y.shape[-1])
-        width = min(flat.shape[-1], lora_b_stacked.shape[-2])
-        lora_linear(
-            flat,
-            x.view(-1, x.shape[-1]),
-            [lora_a_stacked],
-            [lora_b_stacked.narrow(-2, 0, width)],
-            scale,
-            [width],
-            self.sampler_groups,
-        )
+        slices = (min(flat.shape[-1], lora_b_stacked.shape[-2]),)
+        fused = [
+            self._fused_for((lora_a_stacked,), (lora_b_stacked,), slices, g.slot) for g in self.sampler_groups
+        ]
+        add_fused(flat, x.view(-1, x.shape[-1]), fused, scale, self.sampler_groups)
+
+    def _fused_for(
+        self,
+        a_stacked: tuple[torch.Tensor, ...],
+        b_stacked: tuple[torch.Tensor, ...],
+        output_slices: tuple[int, ...],
+        slot: int,
+    ) -> FusedWeights:
+        """The fused weights of one layer for the adapter now in ``slot`` (built on first use)."""
+        lora_id = self._slot_ids[slot] if slot < len(self._slot_ids) else None
+        key = (id(a_stacked[0]), slot, -1 if lora_id is None else lora_id)
+        fused = self._fused.get(key)
+        if fused is None:
+            fused = fuse_slices(a_stacked, b_stacked, output_slices, slot)
+            self._fused[key] = fused
+        return fused

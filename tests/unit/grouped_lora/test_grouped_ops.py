@@ -149,3 +149,21 @@ def test_a_step_without_adapters_does_nothing() -> None:
     assert punica.no_lora
     punica.add_lora_linear(y, torch.randn(4, HIDDEN), a, b, 1.0, (16,))
     assert torch.equal(y, before)
+
+
+def test_a_slot_refilled_with_another_adapter_uses_the_new_weights() -> None:
+    """vLLM loads adapters into slots in place; the fused-weight cache follows the slot's LoRA id."""
+    slots = [0, 0, 1]
+    a, b = make_weights([32, 16, 16], torch.float32, seed=4)
+    x = torch.randn(3, HIDDEN)
+    punica = wrapper(GroupedPunicaWrapperCPU, slots)
+    punica.add_lora_linear(torch.zeros(3, 64), x, a, b, 1.0, (32, 16, 16))  # fills the cache
+    for stacked in (*a, *b):  # another adapter arrives in slot 0 (vLLM copies it in place)
+        stacked[0].normal_()
+    ids = [21, 21, LORA_IDS[1]]
+    punica.update_metadata(LoRAMapping(ids, ids, is_prefill=True), [21, *LORA_IDS[1:]], MAX_LORAS + 1, 1000)
+    y = torch.zeros(3, 64)
+    punica.add_lora_linear(y, x, a, b, 1.0, (32, 16, 16))
+    torch.testing.assert_close(
+        y.double(), reference(torch.zeros(3, 64), x, a, b, 1.0, slots), rtol=1e-5, atol=1e-4
+    )
