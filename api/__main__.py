@@ -23,12 +23,18 @@ def serve() -> None:
 
     from api.app import create_app
     from api.logs import configure_logging
+    from api.security import StartupRefusedError
     from api.settings import ApiSettings
 
     settings = ApiSettings()
     configure_logging(settings)
+    try:
+        app = create_app(settings)
+    except StartupRefusedError as exc:  # a configuration that would serve insecurely: say why, no traceback
+        print(f"error: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

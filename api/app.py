@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodySizeLimit
 from api.routes import adapters, creatives, health, metrics, placements, templates, ui
+from api.security import TrustedHosts, allowed_hosts
 from api.settings import ApiSettings
 from api.state import EngineFactory, RankerFactory, ServiceState
 from creative.pipeline import VariantRanker
@@ -58,6 +59,7 @@ def create_app(
         version=API_VERSION,
         description="Personalized ad copy from an LLM on vLLM, checked against placement limits and ranked.",
         lifespan=lifespan,
+        strict_content_type=True,  # a body is JSON only with a JSON Content-Type (no CORS-free POSTs)
     )
     app.state.service = state
     app.state.metrics = state.metrics
@@ -68,5 +70,6 @@ def create_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s
     )
+    app.add_middleware(TrustedHosts, hosts=allowed_hosts(settings))  # before the body is read
     app.add_middleware(AccessLog, metrics=state.metrics)
     return app

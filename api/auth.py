@@ -1,8 +1,9 @@
 """API keys: stored only as SHA-256 hashes, compared in constant time, each with scopes.
 
-Keys are optional in development (no key configured: every route is open) and required as soon as one
-is configured. Clients send ``Authorization: Bearer <key>``. ``python -m api new-key`` makes a key and the
-record to configure (``ADCREATIVE_API_KEYS`` or ``ADCREATIVE_API_KEYS_FILE``); the key itself is never stored.
+Keys are optional in development on a loopback address (no key configured: every route is open, see
+:mod:`api.security`) and required as soon as one is configured; the same key twice is refused. Clients
+send ``Authorization: Bearer <key>``. ``python -m api new-key`` makes a key and the record to configure
+(``ADCREATIVE_API_KEYS`` or ``ADCREATIVE_API_KEYS_FILE``); the key itself is never stored.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ class KeyRing:
 
     def __init__(self, records: Iterable[ApiKeyRecord]):
         self.records = list(records)
+        names_by_hash: dict[str, list[str]] = {}
+        for record in self.records:
+            names_by_hash.setdefault(record.sha256, []).append(record.name)
+        duplicates = [names for names in names_by_hash.values() if len(names) > 1]
+        if duplicates:  # a revoked copy listed first would not revoke a live one: refuse, do not guess
+            raise ValueError(
+                "the same API key is configured more than once (records "
+                + "; ".join(" and ".join(repr(n) for n in names) for names in duplicates)
+                + "): keep one record per key"
+            )
 
     @property
     def enabled(self) -> bool:

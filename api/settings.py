@@ -48,10 +48,21 @@ class ApiSettings(Settings, RankingSettings, RegistrySettings):
     # Auth ---------------------------------------------------------------------------------------------
     api_keys: list[ApiKeyRecord] = Field(
         default_factory=list,
-        description="API keys as JSON records {name, sha256, scopes, revoked}; none = open (development).",
+        description="API keys as JSON records {name, sha256, scopes, revoked}; none = open (development, "
+        "loopback only unless allow_open).",
     )
     api_keys_file: Path | None = Field(
         default=None, description="A JSON file with a list of key records, read at start (added to api_keys)."
+    )
+    allow_open: bool = Field(
+        default=False,
+        description="Serve without API keys on a non-loopback host, or with an empty key list or file "
+        "(refused at start otherwise).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "[::1]"],
+        description="Host header names requests may use (the bound host is added; `*.example.com` for "
+        "subdomains, `*` for any); other hosts get 400. Guards against DNS rebinding.",
     )
 
     # Logging ------------------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from api.auth import KeyRing, read_key_file
+from api.auth import KeyRing
 from api.limits import Admission
 from api.metrics import ServiceMetrics
+from api.security import load_key_ring, warn_open_mode
 from api.settings import ApiSettings
 from creative.adapters import AdapterRegistry, registry_from_settings
 from creative.engine import EngineNotReadyError, TextEngine
@@ -45,9 +46,7 @@ class ServiceState:
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> ServiceState:
         """Everything that does not need the engine: the template registry, keys, admission, metrics."""
-        records = list(settings.api_keys)
-        if settings.api_keys_file is not None:
-            records += read_key_file(settings.api_keys_file)
+        keys = load_key_ring(settings)  # StartupRefusedError: open by accident, or duplicate keys
         admission = Admission(
             settings.max_concurrent_requests, settings.max_queued_requests, settings.retry_after_s
         )
@@ -56,7 +55,7 @@ class ServiceState:
         return cls(
             settings,
             template_source_from_settings(settings),
-            KeyRing(records),
+            keys,
             admission,
             metrics,
             registry_from_settings(settings),
@@ -64,6 +63,8 @@ class ServiceState:
 
     def start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
         """Start the engine and load the ranker in worker threads, so the server answers (503) meanwhile."""
+        if not self.keys.enabled:
+            warn_open_mode(self.settings)
         self.status, self.error = "starting", None
         self._task = asyncio.create_task(self._start(engine_factory, ranker_factory))
 
@@ -78,7 +79,8 @@ class ServiceState:
                 raise
         except Exception as exc:
             logger.exception("start-up failed")
-            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            # /health and 503 bodies show this: no exception text (paths, hosts), the log has the details
+            self.status, self.error = "failed", f"start-up failed ({type(exc).__name__}); see the server log"
             return
         self.engine = engine
         self.pipeline = CreativePipeline(

@@ -16,6 +16,9 @@ from tests.support.postgres import fresh_database, postgres_server
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The in-process clients' Host names (httpx ASGITransport "test", Starlette's TestClient "testserver") are
+# trusted in tests only; servers started by tests are reached on 127.0.0.1.
+os.environ.setdefault("ADCREATIVE_ALLOWED_HOSTS", '["localhost", "127.0.0.1", "[::1]", "test", "testserver"]')
 # Tests never touch the developer's template registry (.cache/templates.db): one throw-away file per run.
 os.environ.setdefault(
     "ADCREATIVE_TEMPLATES_DB_URL",

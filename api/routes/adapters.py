@@ -6,15 +6,15 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends
 
-from api.deps import StateDep, require
+from api.deps import GenerateKey, StateDep, require
 from api.protocol import AdapterInfo, AdapterList, AdapterRegistration
 
 router = APIRouter(prefix="/v1", tags=["adapters"])
 
 
 @router.get("/adapters", response_model=AdapterList)
-async def list_adapters(state: StateDep) -> AdapterList:
-    """Registered adapters and the default one (applied when a request names none)."""
+async def list_adapters(state: StateDep, _: GenerateKey) -> AdapterList:
+    """Registered adapters and the default one (applied when a request names none; scope `generate`)."""
     return AdapterList(
         default=state.adapters.default,
         data=[AdapterInfo.model_validate(a.describe()) for a in state.adapters.all()],

@@ -1,8 +1,9 @@
 """The template registry over HTTP: list, read, save versions, move labels, diff, and preview.
 
-Reads and the preview need the ``generate`` scope, saves and label moves ``templates:write``; the key's
-name is recorded as the author. The registry is synchronous (SQLAlchemy), so its routes are plain ``def``
-(FastAPI runs them in its thread pool) and the preview reads it through :func:`asyncio.to_thread`.
+Reads and the preview need the ``generate`` scope; saves, label moves and previewing an unsaved draft
+``templates:write``; the key's name is recorded as the author. The registry is synchronous (SQLAlchemy),
+so its routes are plain ``def`` (FastAPI runs them in its thread pool) and the preview reads it through
+:func:`asyncio.to_thread`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from api.auth import AuthError
 from api.cancellation import ClientDisconnectedError, cancel_on_disconnect
 from api.deps import GenerateKey, PipelineDep, StateDep, TemplatesWriteKey, author_of
 from api.protocol.templates import (
@@ -171,13 +173,16 @@ async def preview_template(
     request: Request,
     state: StateDep,
     pipeline: PipelineDep,
-    _: GenerateKey,
+    key: GenerateKey,
 ) -> PreviewResult:
     """Render a version (or a draft) for a sample request and write `n` candidates in one round.
 
     Each candidate's fields come with their length as the placement counts it and its limits; failing
-    candidates are shown too, with their reasons. Nothing is ranked and nothing is saved.
+    candidates are shown too, with their reasons. Nothing is ranked and nothing is saved. A `draft` runs
+    unsaved instructions, so it needs `templates:write` as well as `generate`.
     """
+    if body.draft is not None and key is not None and "templates:write" not in key.scopes:
+        raise AuthError(403, "previewing a draft needs the `templates:write` scope", "insufficient_scope")
     template, draft = await asyncio.to_thread(_preview_template, state.templates, name, body)
     placement = body.sample.placement or template.placements[0]
     if placement not in template.placements:

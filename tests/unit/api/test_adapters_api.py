@@ -55,7 +55,9 @@ async def test_runtime_registration_needs_the_scope_and_an_allowed_folder(tmp_pa
         forbidden = await register(CLIENT_KEY, "new-voice", allowed / "new-voice")
         outside = await register(ADMIN_KEY, "sneaky", elsewhere / "sneaky")
         created = await register(ADMIN_KEY, "new-voice", allowed / "new-voice")
-        listing = (await client.get("/v1/adapters")).json()
+        anonymous_listing = await client.get("/v1/adapters")
+        listing = (await client.get("/v1/adapters", headers={"Authorization": f"Bearer {CLIENT_KEY}"})).json()
+    assert anonymous_listing.status_code == 401  # keys configured: listing needs `generate`
     assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "insufficient_scope"
     assert outside.status_code == 400 and outside.json()["error"]["code"] == "path_not_allowed"
     assert created.status_code == 201 and created.json()["name"] == "new-voice"

@@ -110,4 +110,5 @@ def test_failed_engine_start_is_reported() -> None:
         response = test_client.get("/health")
         assert response.status_code == 503
         assert response.json()["status"] == "failed"
-        assert "no model at /nowhere" in response.json()["error"]
+        error = response.json()["error"]
+        assert "FileNotFoundError" in error and "/nowhere" not in error  # no exception text or paths

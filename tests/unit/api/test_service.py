@@ -105,7 +105,11 @@ async def test_a_client_that_disconnects_cancels_its_generation(sample_request: 
             "raw_path": b"/v1/creatives",
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"host", b"test"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
             "client": ("127.0.0.1", 1),
             "server": ("test", 80),
         }
