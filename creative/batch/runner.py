@@ -132,39 +132,49 @@ def prepare_job(
             journal.write_manifest(manifest)
         else:
             journal.check_same_run(manifest, input_fp, arms_sha)
-            if manifest.get("ranked", rank) != rank:
-                was = "ranked" if manifest["ranked"] else "unranked (--no-rank)"
-                raise ResumeError(
-                    f"cannot resume {output_path}: it was started {was}; one output never mixes ranked and "
-                    "unranked records. Rerun with the same flags, or with --restart."
-                )
-            model = settings.resolved_model_path.name
-            if manifest.get("model") not in (None, model):
-                raise ResumeError(
-                    f"cannot resume {output_path}: it was started with model {manifest['model']!r}, not "
-                    f"{model!r}; one output never mixes models. Rerun with --restart, or with the same model."
-                )
+            _check_same_flags(manifest, output_path, settings, rank)
             plan = BatchPlan.from_json(manifest["arms"])  # the versions pinned when the run started
             check_recorded_adapters(plan.arms, adapters)
+        job = BatchJob(
+            input_path, arms_path, output_path, plan, journal, manifest, int(manifest["input"]["rows"])
+        )
+        _pick_up(job)
     except BaseException:
         journal.release()  # a refused or failed preparation leaves the output to the next run
         raise
-    job = BatchJob(
-        input_path, arms_path, output_path, plan, journal, manifest, int(manifest["input"]["rows"])
-    )
-    job.complete = manifest.get("status") == "complete"
-    if job.complete:
-        problem = journal.output_problem(manifest)
-        if problem is not None:
-            journal.release()
-            raise ResumeError(
-                f"the run completed, but {problem}. Rerun with --restart to write it again, or write to "
-                "another --output."
-            )
-        journal.discard_progress()  # left behind by a crash right after completion
-    else:
-        job.done = journal.recover()
     return job
+
+
+def _check_same_flags(manifest: dict[str, Any], output_path: Path, settings: Settings, rank: bool) -> None:
+    """Refuse to resume a run started ranked and resumed unranked (or back), or started with another model."""
+    if manifest.get("ranked", rank) != rank:
+        was = "ranked" if manifest["ranked"] else "unranked (--no-rank)"
+        raise ResumeError(
+            f"cannot resume {output_path}: it was started {was}; one output never mixes ranked and "
+            "unranked records. Rerun with the same flags, or with --restart."
+        )
+    model = settings.resolved_model_path.name
+    if manifest.get("model") not in (None, model):
+        raise ResumeError(
+            f"cannot resume {output_path}: it was started with model {manifest['model']!r}, not "
+            f"{model!r}; one output never mixes models. Rerun with --restart, or with the same model."
+        )
+
+
+def _pick_up(job: BatchJob) -> None:
+    """A completed run whose output is the file it wrote has nothing to do (a missing or changed output is
+    refused); an unfinished one learns what is done from its progress file."""
+    job.complete = job.manifest.get("status") == "complete"
+    if not job.complete:
+        job.done = job.journal.recover()
+        return
+    problem = job.journal.output_problem(job.manifest)
+    if problem is not None:
+        raise ResumeError(
+            f"the run completed, but {problem}. Rerun with --restart to write it again, or write to "
+            "another --output."
+        )
+    job.journal.discard_progress()  # left behind by a crash right after completion
 
 
 @dataclass

@@ -50,22 +50,6 @@ class TrainingCheckpointError(ValueError):
     """The checkpoint cannot be resumed from (the message says why and what to do)."""
 
 
-def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
-    """Progress, optimizer, scheduler and RNG state saved with a checkpoint, unpickled with
-    ``weights_only=True``: tensors and plain containers load, any other object is refused, never run."""
-    path = checkpoint / TRAINER_STATE
-    try:
-        saved = torch.load(path, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise TrainingCheckpointError(
-            f"{path} holds more than tensors and plain data; refusing to load it "
-            f"({str(exc).splitlines()[0]}). Delete {checkpoint} to train from the start."
-        ) from None
-    if not isinstance(saved, dict) or not {"state", "optimizer", "scheduler", "torch_rng"} <= saved.keys():
-        raise TrainingCheckpointError(f"{path} is not a trainer state; delete {checkpoint} to start over")
-    return saved
-
-
 @dataclass
 class TrainConfig:
     """Everything that decides an adapter (recorded in its card)."""
@@ -245,6 +229,43 @@ def halve_adapter_weights(folder: Path) -> None:
     save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, str(path), {"format": "pt"})
 
 
+def save_trainer_checkpoint(
+    checkpoint: Path, model: Any, state: TrainState, optimizer: Any, scheduler: Any
+) -> None:
+    """The adapter and the trainer state (tensors and plain data only, loadable with ``weights_only``),
+    written to a staging folder, fsynced, then renamed over ``checkpoint``."""
+    staging = checkpoint.with_name(checkpoint.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging))
+    trainer_state = {
+        "state": asdict(state),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    torch.save(trainer_state, staging / TRAINER_STATE)
+    fsync_files(staging)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    staging.rename(checkpoint)
+    fsync_dir(checkpoint.parent)
+
+
+def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
+    """Progress, optimizer, scheduler and RNG state saved with a checkpoint, unpickled with
+    ``weights_only=True``: tensors and plain containers load, any other object is refused, never run."""
+    path = checkpoint / TRAINER_STATE
+    try:
+        saved = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise TrainingCheckpointError(
+            f"{path} holds more than tensors and plain data; refusing to load it "
+            f"({str(exc).splitlines()[0]}). Delete {checkpoint} to train from the start."
+        ) from None
+    if not isinstance(saved, dict) or not {"state", "optimizer", "scheduler", "torch_rng"} <= saved.keys():
+        raise TrainingCheckpointError(f"{path} is not a trainer state; delete {checkpoint} to start over")
+    return saved
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train a LoRA adapter into ``config.out``; return its card."""
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -298,22 +319,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         torch.set_rng_state(saved["torch_rng"])
 
     def save_checkpoint() -> None:
-        staging = checkpoint.with_name(CHECKPOINT + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        model.save_pretrained(str(staging))
-        torch.save(
-            {
-                "state": asdict(state),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            staging / TRAINER_STATE,
-        )
-        fsync_files(staging)
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        staging.rename(checkpoint)
-        fsync_dir(checkpoint.parent)
+        save_trainer_checkpoint(checkpoint, model, state, optimizer, scheduler)
 
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
