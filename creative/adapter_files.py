@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -42,6 +43,7 @@ _LORA_WEIGHT = re.compile(r"^(?P<module>.+)\.lora_(?P<part>[AB])\.weight$")
 M = TypeVar("M", bound=BaseModel)
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 PositiveNumber = Annotated[StrictInt | StrictFloat, Field(gt=0)]
+MetricValue = StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=200)] | None
 
 
 class AdapterError(CreativeInputError):
@@ -83,7 +85,9 @@ class AdapterCard(BaseModel):
 
     base_model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     voice: StrictStr | None = Field(default=None, max_length=200)
-    metrics: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    metrics: list[Annotated[dict[str, MetricValue], Field(max_length=64)]] = Field(
+        default_factory=list, max_length=1000, description="Per-epoch figures: flat name → number."
+    )
     created: StrictStr | None = Field(default=None, max_length=64)
 
 

@@ -107,7 +107,7 @@ async def test_a_response_that_fails_its_own_schema_is_a_logged_500_not_a_400(
         adapter = served.app.state.service.adapters.all()[0]
         monkeypatch.setattr(type(adapter), "describe", lambda self: {"name": self.name, "rank": "wide"})
         transport = httpx.ASGITransport(app=served.app, raise_app_exceptions=False)  # as uvicorn serves it
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=served.client.base_url) as client:
             with caplog.at_level(logging.ERROR, logger="api.errors"):
                 answer = await client.get("/v1/adapters")
     assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal"

@@ -108,6 +108,11 @@ MALFORMED: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "invalid_adapter",
         "metrics",
     ),
+    "card metrics nested": (
+        edit_json(CARD, lambda c: {**c, "metrics": [{"x": json.loads("[" * 600 + "]" * 600)}]}),
+        "invalid_adapter",
+        "metrics",
+    ),
     "card created a list": (edit_json(CARD, lambda c: {**c, "created": []}), "invalid_adapter", "created"),
     "card symlink": (symlinked(CARD), "invalid_adapter", "symlink"),
     "weights symlink": (symlinked(WEIGHTS), "invalid_adapter", "symlink"),
