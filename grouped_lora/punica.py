@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
     """Grouped LoRA on the CPU: one matmul pair per active adapter, rows without an adapter skipped."""
 
-    def __init__(self, max_num_batched_tokens: int, max_batches: int, device: torch.device | str, **kwargs):
+    def __init__(
+        self, max_num_batched_tokens: int, max_batches: int, device: torch.device | str, **kwargs: Any
+    ):
         super().__init__(max_num_batched_tokens, max_batches, device, **kwargs)
         self.token_groups: tuple[RowGroup, ...] = ()
         self.sampler_groups: tuple[RowGroup, ...] = ()
