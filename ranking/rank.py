@@ -1,10 +1,11 @@
 """Choose the top-k variants of each request for relevance to the profile and product, and diversity.
 
 Per request: embed the profile text, the product text and every variant (all requests of a batch in ONE
-``encode`` call); relevance is the weighted cosine to the profile and to the product (or, when a
-cross-encoder is configured, its scores for the same pairs); exact and near duplicates are dropped,
-keeping the most relevant of each group; then MMR picks up to ``k``. Each returned variant is a copy
-with ``score`` filled: ``score = mmr_lambda * relevance - diversity_penalty``.
+``encode`` call; profile and product embeddings come from an LRU cache when seen before); relevance is
+the weighted cosine to the profile and to the product (or, when a cross-encoder is configured, its
+scores for the same pairs); exact and near duplicates are dropped, keeping the most relevant of each
+group; then MMR picks up to ``k``. Each returned variant is a copy with ``score`` filled:
+``score = mmr_lambda * relevance - diversity_penalty``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from sentence_transformers import util
 
 from creative.schema import CreativeRequest, RankScore, Variant
+from ranking.cache import EmbeddingCache
 from ranking.cross import CrossEncoderScorer, PairScorer
 from ranking.embedder import Embedder, TextEmbedder
 from ranking.mmr import drop_duplicates, mmr_select
@@ -47,7 +49,13 @@ class _Scored:
 
 
 class Ranker:
-    """Ranks variants with an embedder, settings and an optional cross-encoder."""
+    """Ranks variants with an embedder, settings and an optional cross-encoder.
+
+    Profile and product texts repeat (across a request's variants, a batch's rows, an API client's
+    calls), so their embeddings are kept in :attr:`context_cache` (``embed_cache_size`` entries, LRU by
+    exact text). Variant texts are always embedded: each is new copy, and caching them would only push
+    the contexts out.
+    """
 
     def __init__(
         self,
@@ -58,6 +66,7 @@ class Ranker:
         self.embedder = embedder
         self.settings = settings or RankingSettings()
         self.cross_encoder = cross_encoder
+        self.context_cache = EmbeddingCache(self.settings.embed_cache_size)
 
     @classmethod
     def from_settings(cls, settings: RankingSettings | None = None) -> Ranker:
@@ -92,6 +101,7 @@ class Ranker:
     def _embed_and_score(self, items: Sequence[RankItem]) -> list[_Scored | None]:
         """Embed all texts of all items at once (each distinct text once), then score each item."""
         rows: dict[str, int] = {}
+        contexts: set[str] = set()
         scored: list[_Scored | None] = []
         for request, variants, k in items:
             if not variants or k == 0:
@@ -99,17 +109,33 @@ class Ranker:
                 continue
             texts = [variant_text(v) for v in variants]
             profile, product = profile_text(request.profile), product_text(request.product)
+            contexts.update((profile, product) if profile else (product,))
             wanted = [*texts, product, profile] if profile else [*texts, product]
             scored.append(
                 _Scored(variants, texts, profile, product, k, [rows.setdefault(t, len(rows)) for t in wanted])
             )
         if not rows:
             return scored
-        vectors = self.embedder.embed(list(rows))
+        vectors = self._vectors(list(rows), contexts)
         for item in scored:
             if item is not None:
                 self._score(item, vectors[item.rows])
         return scored
+
+    def _vectors(self, texts: list[str], contexts: set[str]) -> torch.Tensor:
+        """Rows for ``texts`` in order: cached contexts from the cache, all others in one ``embed`` call."""
+        cached = self.context_cache.lookup(t for t in texts if t in contexts)
+        missing = [t for t in texts if t not in cached]
+        if not missing:
+            return torch.stack([cached[t] for t in texts])
+        fresh = self.embedder.embed(missing)
+        new_contexts = [i for i, t in enumerate(missing) if t in contexts]
+        if new_contexts:
+            self.context_cache.store([missing[i] for i in new_contexts], fresh[new_contexts])
+        if not cached:
+            return fresh
+        position = {t: i for i, t in enumerate(missing)}
+        return torch.stack([cached[t] if t in cached else fresh[position[t]] for t in texts])
 
     def _score(self, item: _Scored, vectors: torch.Tensor) -> None:
         """Similarities and relevance from ``vectors`` (variants, then product, then profile if any)."""

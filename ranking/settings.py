@@ -36,6 +36,13 @@ class RankingSettings(BaseSettings):
         "(AVX512-BF16/AMX: ~2x the float32 speed, cosine to float32 embeddings > 0.999), else float32.",
     )
     embed_batch_size: int = Field(default=64, ge=1, le=4096, description="Texts per forward pass.")
+    embed_cache_size: int = Field(
+        default=2048,
+        ge=0,
+        le=1_000_000,
+        description="Profile and product embeddings kept (LRU by exact text; ~1.5 KB each with MiniLM): "
+        "they repeat across a request's variants and a batch's rows. 0 turns the cache off.",
+    )
     profile_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of profile relevance.")
     product_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of product relevance.")
     mmr_lambda: float = Field(

@@ -41,6 +41,7 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("duplicate_threshold", 0),
         ("duplicate_threshold", 1.01),
         ("embed_batch_size", 0),
+        ("embed_cache_size", -1),
         ("cross_encoder_batch_size", 0),
         ("embedder_device", "tpu"),
         ("embedder_dtype", "int4"),
