@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from creative.adapters import Adapter, AdapterRegistry
+from creative.chat import SpecialTokenError
 from creative.checks import ForbiddenWords, ProductFacts
 from creative.engine import Completion, SamplingSpec, TextEngine
 from creative.errors import CreativeInputError
@@ -31,6 +32,7 @@ from creative.schema import (
     Variant,
 )
 from creative.settings import Settings
+from creative.untrusted import check_control_characters, special_token_error
 from prompts.context import template_variables
 from prompts.refs import TemplateNotFoundError, TemplateSource, check_serves, parse_ref
 from prompts.store import TemplateStore
@@ -198,8 +200,12 @@ class CreativeWriter:
             ) from None
 
     def prompt_ids(self, resolved: ResolvedRequest) -> list[int]:
-        """Render the template and tokenize it; enforce the prompt-token limit."""
-        ids = self.engine.encode_chat(self.messages(resolved))
+        """Render the template and tokenize it; refuse markup in untrusted text; enforce the token limit."""
+        check_control_characters(resolved.request)
+        try:
+            ids = self.engine.encode_chat(self.messages(resolved))
+        except SpecialTokenError as exc:  # the engine's tokenizer found chat markup in the text
+            raise special_token_error(resolved.request, exc.token, resolved.template.ref) from None
         if len(ids) > self.settings.max_prompt_tokens:
             raise CreativeInputError(
                 f"the prompt is {len(ids)} tokens, over the limit of {self.settings.max_prompt_tokens}; "

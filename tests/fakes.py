@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 
+from creative.chat import SpecialTokenError
 from creative.engine import Completion, EngineOutput, SamplingSpec
 
 Script = Callable[[SamplingSpec, int], list[str]]
@@ -20,6 +21,7 @@ class FakeEngine:
     """Returns scripted completions; records every call. ``script(spec, call_index)`` gives the texts."""
 
     model_name = "fake-model"
+    special_tokens: tuple[str, ...] = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")  # SmolLM2's chat markup
 
     def __init__(self, script: Script, delay: float = 0.0):
         self.script = script
@@ -32,6 +34,10 @@ class FakeEngine:
         self.gate: asyncio.Event | None = None  # when set, generate waits for it (holds requests in flight)
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        for message in messages:  # as creative.chat.chat_prompt_ids does with a real tokenizer
+            for token in self.special_tokens:
+                if token in message["content"]:
+                    raise SpecialTokenError(token, message["role"])
         return [len(word) for message in messages for word in message["content"].split()]
 
     async def generate(
