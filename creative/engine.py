@@ -48,6 +48,7 @@ class Completion:
     output_tokens: int
     finish_reason: str | None
     seed: int | None
+    token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ class VllmEngine:
                 output_tokens=len(c.token_ids),
                 finish_reason=c.finish_reason,
                 seed=None if spec.seed is None else spec.seed + c.index,
+                token_ids=tuple(c.token_ids),
             )
             for c in sorted(final.outputs, key=lambda c: c.index)
         ]

