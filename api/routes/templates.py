@@ -158,6 +158,16 @@ def _preview_template(
     return registry.resolve_version(ref).to_prompt(), False
 
 
+def _in_sample(exc: CreativeInputError) -> CreativeInputError:
+    """An error about the sample's profile or product, with ``param`` as this body names it."""
+    info = exc.info
+    if info.param is None or not info.param.startswith(("profile", "product")):
+        return exc
+    param = f"sample.{info.param}"
+    message = info.message.replace(info.param, param, 1)
+    return CreativeInputError(message, param=param, code=info.code or "invalid_value")
+
+
 @router.post(
     "/templates/{name}/preview",
     response_model=PreviewResult,
@@ -201,3 +211,5 @@ async def preview_template(
         except ClientDisconnectedError:
             state.metrics.cancelled.inc()
             raise
+        except CreativeInputError as exc:
+            raise _in_sample(exc) from None

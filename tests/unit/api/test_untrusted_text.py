@@ -70,4 +70,8 @@ async def test_a_preview_sample_is_checked_too(tmp_path: Path) -> None:
             "/v1/templates/google_search/preview", json={"sample": sample, "n": 1}
         )
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["code"] == "special_token" and served.engine.calls == []
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("sample.profile.recent_activity.0", "special_token")
+    assert (
+        error["message"].startswith("sample.profile.recent_activity.0 contains") and served.engine.calls == []
+    )
