@@ -1,12 +1,14 @@
-"""Multi-adapter serving cost: 4 LoRA adapters mixed in one batch vs one adapter, and vs the base model.
+"""LoRA cost on the engine: the house adapter vs the base model, 4 adapters mixed vs one, grouped vs stock.
 
-Builds four rank-16 adapters (random, non-zero; the shape of the shipped ones), then on one engine sends
-the same requests three ways, all at once each time: every request on adapter 1; requests spread
-round-robin over the 4 adapters; every request on the base model (through the all-zero adapter on CPU).
-Greedy, plain text, so work per request is comparable; throughput is output tokens/s. Prints and writes
-``bench/results/adapters.json``. Goal (issue): mixed >= 0.7x the single-adapter throughput.
+One engine per LoRA kernel, each in its own subprocess so ``ADCREATIVE_LORA_KERNEL`` is set before vLLM
+starts: ``grouped`` (the project's plugin, as shipped) and ``stock`` (vLLM's own CPU LoRA ops). On each,
+the same greedy plain-text requests with a fixed ``max_tokens``: all ``--requests`` at once on the base
+model (``adapter=None``) and on ``house``; one request alone on each; and (grouped only) the requests
+spread round-robin over 4 adapters (house, playful, premium and a copy of house in its own slot: the
+same work as a distinct adapter). A warm-up first, then the best of ``--passes`` (arms interleaved).
+Goals (issue 13): house ÷ base >= 0.9 at 16 concurrent and >= 0.8 alone; 4 mixed ÷ one >= 0.9.
 
-    .venv/bin/python bench/bench_adapters.py [--requests 32] [--max-tokens 48]
+    .venv/bin/python bench/bench_adapters.py [--requests 16] [--max-tokens 48] [--passes 2] [--no-stock]
 """
 
 from __future__ import annotations
@@ -14,56 +16,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from creative.adapters import Adapter, AdapterRegistry
+from common import Figure, engine_settings, ratio, write_result
+
+from creative.adapters import Adapter, registry_from_settings
 from creative.engine import SamplingSpec, VllmEngine
-from creative.models import model_weights_sha256
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
+from grouped_lora import KERNEL_ENV
 
-RESULTS = PROJECT_ROOT / "bench" / "results" / "adapters.json"
 PROMPTS = [
     "Write a one-line ad for a waterproof trail running shoe.",
     "Write a one-line ad for an electric kettle with temperature control.",
     "Write a one-line ad for a cooling memory foam pillow.",
     "Write a one-line ad for a foldable travel backpack.",
 ]
-
-
-def make_adapters(model_dir: Path, root: Path, count: int, rank: int) -> list[Path]:
-    """``count`` random LoRA adapters on all linear layers."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    paths = []
-    for i in range(count):
-        torch.manual_seed(i)
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-        modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-        lora = LoraConfig(r=rank, lora_alpha=rank, target_modules=modules, init_lora_weights=False)
-        path = root / f"bench{i}"
-        get_peft_model(model, lora).save_pretrained(str(path))
-        card = {"base_model_sha256": model_weights_sha256(model_dir) or "0" * 64, "voice": f"bench{i}"}
-        (path / "adapter_card.json").write_text(json.dumps(card))  # registration requires the base hash
-        paths.append(path)
-    return paths
+SHIPPED = ("house", "playful", "premium")
 
 
 async def run_pass(
-    engine: VllmEngine, arms: list[Adapter | None], requests: int, max_tokens: int
+    engine: VllmEngine, arms: list[Adapter | None], requests: int, max_tokens: int, tag: str
 ) -> dict[str, float]:
-    """All requests at once, request i on ``arms[i % len(arms)]``; output tokens/s."""
+    """``requests`` at once, request i on ``arms[i % len(arms)]``; output tokens/s."""
 
     async def one(i: int) -> int:
         spec = SamplingSpec(
             n=1, seed=i, temperature=0.0, top_p=1.0, max_tokens=max_tokens, adapter=arms[i % len(arms)]
         )
         messages = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
-        out = await engine.generate(engine.encode_chat(messages), spec, f"bench-{id(arms)}-{i}")
+        out = await engine.generate(engine.encode_chat(messages), spec, f"bench-{tag}-{i}")
         return out.completions[0].output_tokens
 
     started = time.perf_counter()
@@ -73,53 +61,138 @@ async def run_pass(
 
 
 async def measure(
-    engine: VllmEngine, adapters: list[Adapter], requests: int, max_tokens: int
-) -> dict[str, object]:
-    """Warm-up (loads every adapter), then the three passes, twice; the better of each."""
-    await run_pass(engine, [*adapters, None], len(adapters) + 1, 4)
-    results: dict[str, dict[str, float]] = {}
-    for _ in range(2):
-        for name, arms in (
-            ("one_adapter", adapters[:1]),
-            ("four_adapters_mixed", adapters),
-            ("base_model", [None]),
-        ):
-            current = await run_pass(engine, arms, requests, max_tokens)
-            if name not in results or current["tokens_per_s"] > results[name]["tokens_per_s"]:
-                results[name] = current
-    ratio = results["four_adapters_mixed"]["tokens_per_s"] / results["one_adapter"]["tokens_per_s"]
-    return {**results, "mixed_vs_one_adapter": round(ratio, 3)}
+    engine: VllmEngine, adapters: list[Adapter], args: argparse.Namespace, mixed: bool
+) -> dict[str, dict[str, float]]:
+    """Warm-up (loads every adapter), then every arm ``--passes`` times, interleaved; the best of each."""
+    house = adapters[0]
+    await run_pass(engine, [*adapters, None], len(adapters) + 1, 4, "warm-up")
+    arms: dict[str, tuple[list[Adapter | None], int]] = {
+        "base_concurrent": ([None], args.requests),
+        "house_concurrent": ([house], args.requests),
+        "base_one_request": ([None], 1),
+        "house_one_request": ([house], 1),
+    }
+    if mixed:
+        arms["four_adapters_mixed_concurrent"] = (list(adapters), args.requests)
+    best: dict[str, dict[str, float]] = {}
+    for attempt in range(args.passes):
+        for name, (chosen, requests) in arms.items():
+            current = await run_pass(engine, chosen, requests, args.max_tokens, f"{name}-{attempt}")
+            if name not in best or current["tokens_per_s"] > best[name]["tokens_per_s"]:
+                best[name] = current
+    return best
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """One engine with the kernel the environment names; writes its measurements to ``--child-output``."""
+    from grouped_lora import requested_kernel
+
+    kernel = requested_kernel()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "house_copy"
+        settings = Settings(max_loras=4, max_lora_rank=16, adapter_roots=[Path(tmp)])
+        shutil.copytree(settings.adapters_dir / "house", copy)
+        registry = registry_from_settings(settings)
+        adapters = [registry.resolve(name) for name in SHIPPED]
+        adapters.append(registry.register("house_copy", copy))
+        engine = VllmEngine.start(settings)
+        try:
+            found = [a for a in adapters if a is not None]
+            results = asyncio.run(measure(engine, found, args, mixed=kernel == "grouped"))
+        finally:
+            engine.shutdown()
+    summary = {"kernel": kernel, "dtype": engine.dtype, "settings": engine_settings(settings), **results}
+    Path(args.child_output).write_text(json.dumps(summary))
+
+
+def spawn(kernel: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """This script as a child with ``ADCREATIVE_LORA_KERNEL=kernel`` (clean environment for vLLM)."""
+    output = workdir / f"{kernel}.json"
+    command = [sys.executable, __file__, "--child-output", str(output)]
+    command += ["--requests", str(args.requests), "--max-tokens", str(args.max_tokens)]
+    command += ["--passes", str(args.passes)]
+    completed = subprocess.run(command, env={**os.environ, KERNEL_ENV: kernel}, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"the {kernel} arm failed (exit {completed.returncode})")
+    return dict(json.loads(output.read_text()))
+
+
+def figures(grouped: dict[str, Any], stock: dict[str, Any] | None, requests: int) -> list[Figure]:
+    """The headline ratios (and the tok/s they come from)."""
+
+    def tps(arm: dict[str, Any], name: str) -> float:
+        return float(arm[name]["tokens_per_s"])
+
+    many = f"{requests} concurrent"
+    found = [
+        Figure(
+            f"house ÷ base tok/s, {many}",
+            ratio(tps(grouped, "house_concurrent"), tps(grouped, "base_concurrent")),
+            goal=">= 0.9",
+        ),
+        Figure(
+            "house ÷ base tok/s, one request",
+            ratio(tps(grouped, "house_one_request"), tps(grouped, "base_one_request")),
+            goal=">= 0.8",
+        ),
+        Figure(
+            f"4 mixed adapters ÷ one adapter tok/s, {many}",
+            ratio(tps(grouped, "four_adapters_mixed_concurrent"), tps(grouped, "house_concurrent")),
+            goal=">= 0.9",
+        ),
+        Figure(f"house tok/s, {many}", tps(grouped, "house_concurrent"), "tok/s"),
+        Figure(f"base tok/s, {many}", tps(grouped, "base_concurrent"), "tok/s"),
+    ]
+    if stock is not None:
+        found += [
+            Figure(
+                f"house tok/s grouped ÷ stock kernel, {many}",
+                ratio(tps(grouped, "house_concurrent"), tps(stock, "house_concurrent")),
+                lora_kernel="grouped vs stock",
+            ),
+            Figure(
+                f"house ÷ base tok/s, {many}, stock kernel",
+                ratio(tps(stock, "house_concurrent"), tps(stock, "base_concurrent")),
+                lora_kernel="stock",
+            ),
+            Figure(
+                "house ÷ base tok/s, one request, stock kernel",
+                ratio(tps(stock, "house_one_request"), tps(stock, "base_one_request")),
+                lora_kernel="stock",
+            ),
+        ]
+    return found
 
 
 def main() -> None:
-    """Run the benchmark and write the JSON results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=32)
+    """Run the grouped (and stock) arm in subprocesses and write ``bench/results/adapters.json``."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=16, help="concurrent requests per pass")
     parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--no-stock", action="store_true", help="skip the stock-kernel arm")
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--child-output", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_output:
+        run_child(args)
+        return
 
-    settings = Settings(max_loras=4, max_lora_rank=16)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        registry = AdapterRegistry(None, [root], settings.max_lora_rank)
-        adapters = [
-            registry.register(p.name, p) for p in make_adapters(settings.resolved_model_path, root, 4, 16)
-        ]
-        engine = VllmEngine.start(settings)
-        try:
-            measured = asyncio.run(measure(engine, adapters, args.requests, args.max_tokens))
-        finally:
-            engine.shutdown()
-    result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "requests": args.requests,
-        "max_tokens": args.max_tokens,
-        **measured,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+        grouped = spawn("grouped", args, Path(tmp))
+        stock = None if args.no_stock else spawn("stock", args, Path(tmp))
+    write_result(
+        "adapters",
+        figures(grouped, stock, args.requests),
+        {"grouped": grouped, "stock": stock},
+        dtype=grouped["dtype"],
+        kernel="grouped",
+        settings={
+            "args": {k: v for k, v in vars(args).items() if k not in ("output", "child_output")},
+            "engine": grouped["settings"],
+        },
+        output=args.output,
+    )
 
 
 if __name__ == "__main__":  # vLLM's engine process re-imports __main__
