@@ -1,11 +1,14 @@
-"""The HTTP service under load, over real HTTP: 16 concurrent requests vs 16 sequential ones, in one run.
+"""The HTTP service under load: 1 / 4 / 16 / 32 concurrent clients, LoRA on and off, in one run.
 
-Starts the full app (real vLLM engine + real MiniLM ranker) under uvicorn on a free local port, then
-times one request alone, 16 requests one after another and 16 at once; prints and writes
-``bench/results/api.json`` with wall times, their ratios and p50/p99 latencies. Goal (issue): the 16
-concurrent requests take <= 4x the wall time of a single request.
+Starts ``python -m api`` as ``make serve`` does (real vLLM engine, real MiniLM ranker, uvicorn over real
+HTTP; free loopback port, empty temporary template registry) with the queue raised so the largest level
+fits (``ADCREATIVE_MAX_QUEUED_REQUESTS``; any 429 is counted and reported). For each level, interleaved,
+the same bodies with ``adapter: house`` (LoRA on) and ``adapter: null`` (LoRA off): wall time, aggregate
+completion tok/s, p50/p99 latency, HTTP statuses, and wall ÷ one request (the median of three single
+requests of that arm). Goals (issue 13): 16 concurrent (house, n=4) <= 4x one request, and that ratio
+<= 1.2x the same ratio with LoRA off.
 
-    .venv/bin/python bench/bench_api.py [--requests 16] [--n 4]
+    .venv/bin/python bench/bench_api.py [--levels 1,4,16,32] [--n 4] [--server-env KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -13,116 +16,148 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
-import socket
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
+from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, write_result
+from serving import ApiProcess, percentile
 
-from api.app import create_app
-from api.settings import ApiSettings
-from creative.settings import PROJECT_ROOT
+from creative.settings import PROJECT_ROOT, Settings
 
-RESULTS = PROJECT_ROOT / "bench" / "results" / "api.json"
 ROWS = PROJECT_ROOT / "examples" / "rows.jsonl"
+ARMS = {"lora_on": "house", "lora_off": None}
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) by linear interpolation."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-async def timed_post(client: httpx.AsyncClient, body: dict[str, Any]) -> float:
-    """Seconds for one successful POST /v1/creatives."""
+async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[int, float, int]:
+    """(status, seconds, completion tokens) of one POST /v1/creatives; other than 200/429 is an error."""
     started = time.perf_counter()
     response = await client.post("/v1/creatives", json=body)
-    response.raise_for_status()
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if response.status_code not in (200, 429):
+        raise RuntimeError(f"POST /v1/creatives: {response.status_code} {response.text[:1000]}")
+    tokens = response.json()["usage"]["completion_tokens"] if response.status_code == 200 else 0
+    return response.status_code, seconds, tokens
 
 
-async def measure(port: int, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-    """Single, sequential and concurrent passes against the running server."""
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=900) as client:
-        for _ in range(1200):  # the engine takes ~20-60 s to start on 2 cores
-            if (await client.get("/health")).status_code == 200:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            raise RuntimeError("the server did not become ready in 10 minutes")
-        await timed_post(client, bodies[0])  # warm-up: grammar compilation, first allocations
-        single = statistics.median([await timed_post(client, bodies[0]) for _ in range(3)])
-        started = time.perf_counter()
-        sequential = [await timed_post(client, body) for body in bodies]
-        sequential_wall = time.perf_counter() - started
-        started = time.perf_counter()
-        concurrent = list(await asyncio.gather(*(timed_post(client, body) for body in bodies)))
-        concurrent_wall = time.perf_counter() - started
+async def level(client: httpx.AsyncClient, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """All ``bodies`` at once: wall, aggregate tok/s, latency percentiles (successes), statuses."""
+    started = time.perf_counter()
+    answers = await asyncio.gather(*(post(client, body) for body in bodies))
+    wall = time.perf_counter() - started
+    ok = [seconds for status, seconds, _ in answers if status == 200]
+    statuses = Counter(str(status) for status, _, _ in answers)
     return {
-        "requests": len(bodies),
-        "single_request_s": round(single, 3),
-        "sequential_wall_s": round(sequential_wall, 3),
-        "concurrent_wall_s": round(concurrent_wall, 3),
-        "concurrent_wall_vs_single": round(concurrent_wall / single, 2),
-        "sequential_vs_concurrent_speedup": round(sequential_wall / concurrent_wall, 2),
-        "sequential_latency_p50_s": round(percentile(sequential, 0.5), 3),
-        "sequential_latency_p99_s": round(percentile(sequential, 0.99), 3),
-        "concurrent_latency_p50_s": round(percentile(concurrent, 0.5), 3),
-        "concurrent_latency_p99_s": round(percentile(concurrent, 0.99), 3),
+        "clients": len(bodies),
+        "wall_s": round(wall, 3),
+        "completion_tokens": sum(t for _, _, t in answers),
+        "tokens_per_s": round(sum(t for _, _, t in answers) / wall, 1),
+        "latency_p50_s": round(percentile(ok, 0.5), 3) if ok else None,
+        "latency_p99_s": round(percentile(ok, 0.99), 3) if ok else None,
+        "statuses": dict(statuses),
+        "rejected_429": statuses.get("429", 0),
     }
 
 
-async def run(settings: ApiSettings, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-    """Serve the app and measure it; stop the server (and so the engine) afterwards."""
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:  # the socket is bound once uvicorn says so (lifespan starts first)
-            if serving.done():
-                serving.result()  # surface a start-up failure
-            await asyncio.sleep(0.1)
-        return await measure(port, bodies)
-    finally:
-        server.should_exit = True
-        await serving
+async def measure(base_url: str, rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """Warm-up, single-request baselines, then every level for both arms (interleaved)."""
+    limits = httpx.Limits(max_connections=max(args.levels) + 4)
+    async with httpx.AsyncClient(base_url=base_url, timeout=1800, limits=limits) as client:
+
+        def bodies(adapter: str | None, count: int) -> list[dict[str, Any]]:
+            return [
+                {**rows[i % len(rows)], "n": args.n, "k": min(2, args.n), "seed": i, "adapter": adapter}
+                for i in range(count)
+            ]
+
+        results: dict[str, Any] = {arm: {"levels": {}} for arm in ARMS}
+        for adapter in ARMS.values():
+            await level(client, bodies(adapter, 2))  # warm-up: grammar compilation, adapter load
+        for arm, adapter in ARMS.items():
+            singles = [(await level(client, bodies(adapter, 1)))["wall_s"] for _ in range(3)]
+            results[arm]["single_request_s"] = round(statistics.median(singles), 3)
+        for clients in args.levels:
+            for arm, adapter in ARMS.items():
+                measured = await level(client, bodies(adapter, clients))
+                measured["wall_vs_single"] = ratio(measured["wall_s"], results[arm]["single_request_s"], 2)
+                results[arm]["levels"][str(clients)] = measured
+    return results
+
+
+def figures(results: dict[str, Any], levels: list[int]) -> list[Figure]:
+    """Wall ÷ one request for both arms, their ratio, tok/s, latencies and 429s."""
+    found: list[Figure] = []
+    top = str(16 if 16 in levels else max(levels))
+    on, off = results["lora_on"]["levels"], results["lora_off"]["levels"]
+    found.append(
+        Figure(f"API {top} concurrent ÷ one request wall, LoRA on", on[top]["wall_vs_single"], goal="<= 4")
+    )
+    found.append(Figure(f"API {top} concurrent ÷ one request wall, LoRA off", off[top]["wall_vs_single"]))
+    found.append(
+        Figure(
+            f"API {top} concurrent wall ratio, LoRA on ÷ off",
+            ratio(on[top]["wall_vs_single"] or 0, off[top]["wall_vs_single"] or 0),
+            goal="<= 1.2",
+        )
+    )
+    for clients in map(str, levels):
+        for arm, label in (("lora_on", "on"), ("lora_off", "off")):
+            measured = results[arm]["levels"][clients]
+            found.append(
+                Figure(f"API {clients} clients tok/s, LoRA {label}", measured["tokens_per_s"], "tok/s")
+            )
+            found.append(
+                Figure(f"API {clients} clients p50 latency, LoRA {label}", measured["latency_p50_s"], "s")
+            )
+            found.append(
+                Figure(f"API {clients} clients p99 latency, LoRA {label}", measured["latency_p99_s"], "s")
+            )
+            found.append(
+                Figure(f"API {clients} clients 429s, LoRA {label}", measured["rejected_429"], "count", "0")
+            )
+    return found
 
 
 def main() -> None:
-    """Run the benchmark and write the JSON results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=16)
+    """Serve, measure and write ``bench/results/api.json``."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 32])
     parser.add_argument("--n", type=int, default=4, help="candidates per request")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra server setting, e.g. ADCREATIVE_MAX_OUTPUT_TOKENS=64 (repeatable)",
+    )
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
 
+    settings = Settings()
+    extra = dict(item.split("=", 1) for item in args.server_env)
+    slots = int(extra.get("ADCREATIVE_MAX_CONCURRENT_REQUESTS", settings.max_concurrent_requests))
+    env = {"ADCREATIVE_MAX_QUEUED_REQUESTS": str(max(0, max(args.levels) - slots)), **extra}
     rows = [json.loads(line) for line in ROWS.read_text().splitlines() if line.strip()]
-    bodies = [{**rows[i % len(rows)], "n": args.n, "k": 2, "seed": i} for i in range(args.requests)]
-    settings = ApiSettings(max_concurrent_requests=max(args.requests, 16), log_format="text")
-    result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "n": args.n,
-        **asyncio.run(run(settings, bodies)),
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    with ApiProcess(env) as server:
+        start_s = server.wait_healthy()
+        results = asyncio.run(measure(server.base_url, rows, args))
+    write_result(
+        "api",
+        figures(results, args.levels),
+        {"ready_s": round(start_s, 2), **results},
+        dtype=engine_dtype(settings),
+        kernel=lora_kernel(),
+        settings={
+            "args": {k: v for k, v in vars(args).items() if k != "output"},
+            "engine": engine_settings(settings),
+            "server_env": env,
+        },
+        output=args.output,
+    )
 
 
-if __name__ == "__main__":  # vLLM's engine process re-imports __main__
+if __name__ == "__main__":
     main()
