@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodySizeLimit
+from api.openapi import install_openapi
 from api.routes import adapters, creatives, health, metrics, placements, templates, ui
 from api.security import TrustedHosts, allowed_hosts
 from api.settings import ApiSettings
@@ -64,6 +65,7 @@ def create_app(
     app.state.service = state
     app.state.metrics = state.metrics
     install_error_handlers(app)
+    install_openapi(app, settings, keys_configured=state.keys.enabled)
     for module in (health, creatives, placements, templates, adapters, metrics, ui):
         app.include_router(module.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="ui-static")

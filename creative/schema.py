@@ -6,9 +6,18 @@ unknown fields and bounds its sizes, so bad input fails validation with the offe
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from creative.placements import PLACEMENTS
 
@@ -20,10 +29,26 @@ MAX_SEED = 2**31 - 1
 _PLACEMENT_NAMES: list[JsonValue] = [name for name in sorted(PLACEMENTS)]  # documented as an enum
 
 
+def _is_number(annotation: Any) -> bool:
+    """True for ``int``/``float`` annotations (optional or annotated), never for ``bool``."""
+    if annotation in (int, float):
+        return True
+    return any(_is_number(arg) for arg in get_args(annotation) if arg is not bool)
+
+
 class StrictModel(BaseModel):
-    """Base for input models: unknown fields are an error, never silently dropped."""
+    """Base for input models: unknown fields are an error, never silently dropped, and a JSON ``true`` or
+    ``false`` is not a number (pydantic would read ``"temperature": false`` as greedy decoding)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _is_number(field.annotation):
+            raise ValueError("expected a number, not a boolean")
+        return value
 
 
 class Profile(StrictModel):

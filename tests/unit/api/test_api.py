@@ -57,6 +57,8 @@ def test_creatives_returns_the_top_k_ranked(client: TestClient, sample_request: 
         (lambda r: r.update(placement="tv"), "placement", "unknown_placement"),
         (lambda r: r.update(n=200), "n", "invalid_value"),
         (lambda r: r.update(n=17), "n", "limit_exceeded"),
+        (lambda r: r.update(temperature=False), "temperature", "invalid_value"),  # not greedy decoding
+        (lambda r: r.update(n=True), "n", "invalid_value"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -34,6 +35,8 @@ def test_fuzzed_requests_never_get_a_server_error(tmp_path: Path) -> None:
         if client.get("/health").status_code == 200:
             break
         time.sleep(0.01)
+    else:
+        pytest.fail(f"the fake engine was not ready after 5 s: {client.get('/health').text}")
     statuses: list[int] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /v1/creatives", "GET /metrics"}
@@ -42,7 +45,11 @@ def test_fuzzed_requests_never_get_a_server_error(tmp_path: Path) -> None:
         (op, GenerationMode.POSITIVE, FUZZ_EXAMPLES if op.path == "/v1/creatives" else 20)
         for op in operations
     ]
-    runs += [(op, GenerationMode.NEGATIVE, 200) for op in operations if op.method.upper() == "POST"]
+    # Negative cases on every method with an input (bodies for POST and PUT, path and query parameters).
+    paths = app.openapi()["paths"]
+    inputs = {"parameters", "requestBody"}
+    with_inputs = [op for op in operations if inputs & paths[op.path][op.method].keys()]
+    runs += [(op, GenerationMode.NEGATIVE, 200 if op.method.upper() == "POST" else 30) for op in with_inputs]
     for operation, mode, examples in runs:
 
         @given(case=operation.as_strategy(generation_mode=mode))
