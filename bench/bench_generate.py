@@ -2,7 +2,8 @@
 
 Prints and writes ``bench/results/generate.json``: engine start time, variants/s, output tokens/s and the
 valid-first-try rate over the rows file, plus the same figures for a sequential pass over the first rows
-(the ratio shows what continuous batching buys).
+(the ratio shows what continuous batching buys). Rows use the default adapter (``house``) as shipped;
+``--base-model`` runs them without adapters.
 
     .venv/bin/python bench/bench_generate.py [--input examples/rows.jsonl] [--sequential-rows 5]
 """
@@ -11,18 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
+from common import Figure, engine_settings, lora_kernel, ratio, write_result
+
+from creative.adapters import registry_from_settings
 from creative.cli import RunSummary, generate_file
 from creative.engine import VllmEngine
 from creative.settings import PROJECT_ROOT, Settings
 from creative.writer import CreativeWriter
-
-RESULTS = PROJECT_ROOT / "bench" / "results" / "generate.json"
 
 
 async def _run(writer: CreativeWriter, rows: Path, concurrency: int) -> RunSummary:
@@ -48,7 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=PROJECT_ROOT / "examples" / "rows.jsonl")
     parser.add_argument("--sequential-rows", type=int, default=5)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--base-model", action="store_true", help="no adapters (default: house, as shipped)")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
 
     settings = Settings()
@@ -56,25 +57,44 @@ def main() -> None:
     engine = VllmEngine.start(settings)
     start_s = time.perf_counter() - started
     try:
-        writer = CreativeWriter(engine, settings)
+        adapters = None if args.base_model else registry_from_settings(settings)
+        writer = CreativeWriter(engine, settings, adapters=adapters)
         concurrent, sequential, concurrent_head = asyncio.run(
             _passes(writer, args.input, args.sequential_rows, settings.max_concurrent_requests)
         )
     finally:
         engine.shutdown()
 
-    result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "model": engine.model_name,
-        "engine_start_s": round(start_s, 2),
-        "all_rows_concurrent": concurrent.as_dict(),
-        "sequential_head": sequential.as_dict(),
-        "concurrent_head": concurrent_head.as_dict(),
-        "speedup_concurrent_vs_sequential": round(sequential.seconds / concurrent_head.seconds, 2),
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    speedup = ratio(sequential.seconds, concurrent_head.seconds, 2)
+    write_result(
+        "generate",
+        [
+            Figure(
+                "writer variants/s, all rows concurrent", concurrent.as_dict()["variants_per_s"], "variants/s"
+            ),
+            Figure(
+                "writer output tok/s, all rows concurrent",
+                concurrent.as_dict()["output_tokens_per_s"],
+                "tok/s",
+            ),
+            Figure("writer concurrent ÷ sequential speed, same rows", speedup),
+            Figure("engine start", round(start_s, 2), "s"),
+        ],
+        {
+            "model": engine.model_name,
+            "engine_start_s": round(start_s, 2),
+            "all_rows_concurrent": concurrent.as_dict(),
+            "sequential_head": sequential.as_dict(),
+            "concurrent_head": concurrent_head.as_dict(),
+        },
+        dtype=engine.dtype,
+        kernel=None if args.base_model or not settings.enable_lora else lora_kernel(),
+        settings={
+            "args": {k: str(v) for k, v in vars(args).items() if k != "output"},
+            "engine": engine_settings(settings),
+        },
+        output=args.output,
+    )
 
 
 def _head(path: Path, rows: int) -> Path:
