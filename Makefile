@@ -77,8 +77,11 @@ test: models browser lint  ## lint, then the whole test suite (real vLLM engine 
 	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-bench: models  ## run the benchmarks in bench/ (writes bench/results/*.json)
+# Each script runs with its small defaults (a few minutes each on 2 cores; see docs/benchmarks.md for the
+# flags of bigger runs); the table in docs/benchmarks.md is then regenerated from bench/results/*.json.
+bench: models  ## run every bench/bench_*.py (writes bench/results/*.json), then the table in docs/benchmarks.md
 	@for script in bench/bench_*.py; do echo "==> $$script"; $(BIN)/python $$script; done
+	$(BIN)/python bench/table.py
 
 clean:  ## remove the venv and caches (keeps nothing downloaded)
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache
