@@ -84,8 +84,8 @@ def rows_for(path: Path) -> list[str]:
         script = ROOT / "bench" / f"bench_{path.stem}.py"
         if not script.is_file():  # e.g. a batch run's summary kept next to the results: not a figure
             return []
-        command = f"`python bench/{script.name}`"
-        return [f"| {path.stem} | (older format: re-run) | — | — | — | — | — | — | — | {command} |"]
+        label = "older results: re-run" if "write_result" in script.read_text() else "own format"
+        return own_format_rows(path.stem, data, f"`python bench/{script.name}`", label)
     header = data["header"]
     rows = []
     for figure in data["figures"]:
@@ -109,6 +109,18 @@ def rows_for(path: Path) -> list[str]:
         ]
         rows.append("| " + " | ".join(str(c) for c in cells) + " |")
     return rows
+
+
+def own_format_rows(name: str, data: Any, command: str, label: str) -> list[str]:
+    """A file without the common header (older results, or a script that writes its own format): its
+    top-level numbers, marked, so nothing is hidden; re-run it through ``common.write_result`` for more."""
+    numbers = {k: v for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
+    if not numbers:
+        return [f"| {name} | ({label}: see bench/results/{name}.json) |" + " — |" * 7 + f" {command} |"]
+    return [
+        f"| {name} | {key} ({label}) | {value} |" + " — |" * 6 + f" {command} |"
+        for key, value in numbers.items()
+    ]
 
 
 def table(results: Path = RESULTS) -> str:
