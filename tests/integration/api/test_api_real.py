@@ -13,23 +13,11 @@ from api.settings import ApiSettings
 from creative.engine import VllmEngine
 from creative.placements import get_placement
 from creative.settings import Settings
+from tests.support.borrowed import BorrowedEngine
+
+__all__ = ["BorrowedEngine"]  # the browser test borrows the engine the same way
 
 pytestmark = pytest.mark.integration
-
-
-class BorrowedEngine:
-    """The session engine, lent to an app whose lifespan must not shut it down."""
-
-    def __init__(self, engine: VllmEngine):
-        self._engine = engine
-        self.model_name = engine.model_name
-        self.encode_chat = engine.encode_chat
-        self.generate = engine.generate
-        self.is_healthy = engine.is_healthy
-        self.verify = engine.verify
-
-    def shutdown(self) -> None:
-        """The fixture owns the engine."""
 
 
 async def test_post_creatives_on_the_real_engine(
@@ -75,6 +63,8 @@ async def test_sixteen_concurrent_requests_succeed_and_one_more_is_refused(
                 if state.admission.active == 16:
                     break
                 await asyncio.sleep(0.01)
+            else:
+                pytest.fail(f"only {state.admission.active} of 16 requests held a slot after 30 s")
             over = await client.post("/v1/creatives", json=bodies[0])
             responses = await asyncio.gather(*held)
             metrics = (await client.get("/metrics")).text
