@@ -16,13 +16,16 @@ from tests.integration.ranking.tiny_models import build_tiny_cross_encoder
 from tests.unit.ranking.fakes import make_request, make_variants
 
 KETTLE = 2  # index of the kettle copy in TEXTS
+FP32 = "float32"  # the MiniLM the session fixture loaded (shared, and the same on any CPU)
 
 
 def test_cross_encoder_drives_relevance(minilm_ranker: Ranker, tiny_cross_encoder_dir: Path) -> None:
     request, variants = make_request(), make_variants(*TEXTS)
     # MiniLM puts the kettle copy last for a trail runner; the cross-encoder was taught the opposite.
     assert minilm_ranker.rank(request, variants, k=4)[-1].index == KETTLE
-    ranker = Ranker.from_settings(RankingSettings(cross_encoder_path=tiny_cross_encoder_dir, mmr_lambda=1.0))
+    ranker = Ranker.from_settings(
+        RankingSettings(cross_encoder_path=tiny_cross_encoder_dir, mmr_lambda=1.0, embedder_dtype=FP32)
+    )
     assert isinstance(ranker.cross_encoder, CrossEncoderScorer)
     ranked = ranker.rank(request, variants, k=4)
     assert ranked[0].index == KETTLE
@@ -43,7 +46,9 @@ def test_cross_encoder_drives_relevance(minilm_ranker: Ranker, tiny_cross_encode
 
 
 def test_cross_encoder_ranking_is_deterministic_and_keeps_mmr(tiny_cross_encoder_dir: Path) -> None:
-    ranker = Ranker.from_settings(RankingSettings(cross_encoder_path=tiny_cross_encoder_dir))
+    ranker = Ranker.from_settings(
+        RankingSettings(cross_encoder_path=tiny_cross_encoder_dir, embedder_dtype=FP32)
+    )
     items = [(make_request(), make_variants(*TEXTS), 3), (make_request(), [], 3)]
     first = ranker.rank_many(items)
     assert ranker.rank_many(items) == first
@@ -55,4 +60,4 @@ def test_cross_encoder_ranking_is_deterministic_and_keeps_mmr(tiny_cross_encoder
 def test_multi_label_cross_encoder_is_refused(tmp_path: Path) -> None:
     path = build_tiny_cross_encoder(tmp_path, num_labels=2)
     with pytest.raises(ValueError, match="2 labels"):
-        Ranker.from_settings(RankingSettings(cross_encoder_path=path))
+        Ranker.from_settings(RankingSettings(cross_encoder_path=path, embedder_dtype=FP32))

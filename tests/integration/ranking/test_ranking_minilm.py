@@ -143,14 +143,14 @@ def test_cached_context_embeddings_match_fresh_ones(minilm_embedder: Embedder) -
     assert cached.context_cache.hits >= 2
 
 
-def test_deterministic(minilm_ranker: Ranker) -> None:
+def test_deterministic(minilm_ranker: Ranker, minilm_settings: RankingSettings) -> None:
     variants = make_variants(KETTLE, DRY, GRIP, DRY_PARAPHRASE)
     first = minilm_ranker.rank(make_request(), variants, k=3)
     assert all(minilm_ranker.rank(make_request(), variants, k=3) == first for _ in range(3))
-    assert Ranker.from_settings(RankingSettings()).rank(make_request(), variants, k=3) == first
+    assert Ranker.from_settings(minilm_settings).rank(make_request(), variants, k=3) == first
 
 
 def test_embedder_path_setting_accepts_any_model_folder() -> None:
-    settings = RankingSettings(embedder_path=packaged_minilm_path())
+    settings = RankingSettings(embedder_path=packaged_minilm_path(), embedder_dtype="float32")
     ranked = Ranker.from_settings(settings).rank(make_request(), make_variants(KETTLE, DRY), k=1)
     assert bodies(ranked) == [DRY]
