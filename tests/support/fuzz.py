@@ -96,11 +96,17 @@ class FuzzReport:
         """Unique check failures Schemathesis reported."""
         return sum(int(f.get("count", 1)) for f in self.failures)
 
+    @property
+    def generations(self) -> int:
+        """Requests the engine answered with generated copy (creatives and previews)."""
+        return sum(self.by_operation[f"{name} 200"] for name in GENERATING)
+
     def summary(self) -> dict[str, Any]:
         """The figures, as JSON-ready data."""
         return {
             "cases": self.cases,
             "responses": sum(self.statuses.values()),
+            "generations": self.generations,
             "server_errors_5xx": self.server_errors,
             "check_failures": self.check_failures,
             "errors": len(self.errors),

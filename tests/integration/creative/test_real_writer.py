@@ -18,7 +18,13 @@ from creative.writer import CreativeWriter
 pytestmark = pytest.mark.integration
 
 
-def assert_all_variants_valid(request: CreativeRequest, result: CreativeResult, settings: Settings) -> None:
+def assert_all_variants_valid(
+    request: CreativeRequest, result: CreativeResult, settings: Settings, require_variants: bool = True
+) -> None:
+    """Every returned variant fits the placement, is faithful and brand-safe; and (unless told otherwise)
+    there is at least one to check: a run that rejects every candidate proves nothing."""
+    if require_variants:
+        assert result.variants, ("nothing to check: every candidate was rejected", result.rejected)
     placement = PLACEMENTS[request.placement]
     facts = ProductFacts.from_product(request.product)
     forbidden = ForbiddenWords.combine(settings.forbidden_words, request.forbidden_words)
@@ -50,7 +56,6 @@ async def test_every_placement_gets_valid_faithful_copy(
     sample_request.update(placement=placement, n=4, k=2, seed=11)
     request = CreativeRequest.model_validate(sample_request)
     result = await writer.write(request)
-    assert result.variants, [r.reasons for r in result.rejected]
     assert_all_variants_valid(request, result, writer.settings)
     for candidate in result.rejected:
         if "output is not complete JSON" not in candidate.reasons:
@@ -63,6 +68,7 @@ async def test_same_seed_same_copy(writer: CreativeWriter, sample_request: dict[
     request = CreativeRequest.model_validate(sample_request)
     first = await writer.write(request)
     second = await writer.write(request)
+    assert first.variants, "nothing to compare: every candidate was rejected"
     assert [v.fields for v in first.variants] == [v.fields for v in second.variants]
     assert [r.raw for r in first.rejected] == [r.raw for r in second.rejected]
 
@@ -77,7 +83,9 @@ async def test_concurrent_requests_are_all_served(
     results = await asyncio.gather(*(writer.write(r) for r in requests))
     for request, result in zip(requests, results, strict=True):
         assert result.placement == request.placement
-        assert_all_variants_valid(request, result, writer.settings)
+        assert_all_variants_valid(request, result, writer.settings, require_variants=False)
+    with_copy = sum(bool(result.variants) for result in results)
+    assert with_copy >= len(results) // 2, f"only {with_copy} of {len(results)} requests returned copy"
 
 
 async def test_hostile_profile_strings_stay_data(
