@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from common import Figure, engine_dtype, engine_settings, lora_kernel, write_result
 
 from creative.settings import PROJECT_ROOT
 
@@ -34,7 +33,6 @@ from creative.engine import VllmEngine
 from tests.support.borrowed import BorrowedEngine
 from tests.support.fuzz import SMALL_LIMITS, FuzzPlan, FuzzReport, run_schemathesis, serve_http
 
-RESULTS = PROJECT_ROOT / "bench" / "results" / "fuzz.json"
 ALL_PHASES = ("examples", "coverage", "fuzzing", "stateful")
 
 
@@ -47,16 +45,24 @@ async def fuzz_once(
         return await run_schemathesis(url, workdir / "report", plan, headers=headers)
 
 
+def small_settings(workdir: Path, **extra: Any) -> ApiSettings:
+    """Default settings with the fuzz limits and a throw-away template registry."""
+    return ApiSettings(
+        **SMALL_LIMITS,
+        log_format="text",
+        log_level="WARNING",
+        templates_db_url=f"sqlite:///{workdir}.db",
+        **extra,
+    )
+
+
 async def run(examples: int, seed: int, valid_coverage: bool, workdir: Path) -> dict[str, Any]:
     """Open mode (all phases), then with a key (coverage + fuzzing), on one engine."""
-    base = {**SMALL_LIMITS, "log_format": "text", "log_level": "WARNING"}
-    open_settings = ApiSettings(**base, templates_db_url=f"sqlite:///{workdir / 'open.db'}")
+    open_settings = small_settings(workdir / "open")
     engine = await asyncio.to_thread(VllmEngine.start, open_settings)
     try:
         key, record = new_key("fuzz", SCOPES)
-        keys_settings = ApiSettings(
-            **base, templates_db_url=f"sqlite:///{workdir / 'keys.db'}", api_keys=[record]
-        )
+        keys_settings = small_settings(workdir / "keys", api_keys=[record])
         runs = {
             "open": await fuzz_once(
                 engine,
@@ -79,7 +85,7 @@ async def run(examples: int, seed: int, valid_coverage: bool, workdir: Path) -> 
 
 
 def main() -> None:
-    """Run the benchmark and write the JSON results."""
+    """Run the benchmark and write ``bench/results/fuzz.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=10, help="cases per operation and phase")
     parser.add_argument("--seed", type=int, default=1)
@@ -90,26 +96,36 @@ def main() -> None:
         help="skip the coverage phase's ~100 valid boundary cases per generating operation (each is a real "
         "generation; most random valid-by-schema bodies are refused for reasons the schema cannot state)",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-fuzz-") as workdir:
         runs = asyncio.run(run(args.examples, args.seed, args.valid_coverage, Path(workdir)))
-    result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        settings = small_settings(Path(workdir) / "settings")
+    total = {key: sum(r[key] for r in runs.values()) for key in ("cases", "generations")}
+    failures = {key: sum(r[key] for r in runs.values()) for key in ("server_errors_5xx", "check_failures")}
+    figures = [
+        Figure("cases", total["cases"], "count", ">= 1000"),
+        Figure("real_generations", total["generations"], "count"),
+        Figure("server_errors_5xx", failures["server_errors_5xx"], "count", "== 0"),
+        Figure("check_failures", failures["check_failures"], "count", "== 0"),
+    ]
+    details = {
         "limits": SMALL_LIMITS,
         "examples_per_operation": args.examples,
         "seed": args.seed,
         "valid_coverage": args.valid_coverage,
-        "cases": sum(r["cases"] for r in runs.values()),
-        "server_errors_5xx": sum(r["server_errors_5xx"] for r in runs.values()),
-        "check_failures": sum(r["check_failures"] for r in runs.values()),
         "runs": runs,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(
+        "fuzz",
+        figures,
+        details,
+        dtype=engine_dtype(settings),
+        kernel=lora_kernel(),
+        settings=engine_settings(settings),
+        output=args.output,
+    )
 
 
 if __name__ == "__main__":  # vLLM's engine process re-imports __main__
