@@ -9,8 +9,11 @@ exactly the base model's output.
 The slices of a packed layer (qkv: 3, gate_up: 2) are fused (:func:`fuse_slices`): their A matrices are
 stacked into one ``(sum of ranks, in)`` matrix and their B matrices laid on the diagonal of one
 ``(sum of outputs, sum of ranks)`` matrix, so a packed layer costs two matmuls and one add per adapter,
-whatever its slice count. The fused matrices are float32: small bf16 matmuls cost more in oneDNN call
-overhead than they save, and float32 keeps the LoRA delta as exact as vLLM's own float32 buffer does.
+whatever its slice count. The fused matrices are prepacked once into oneDNN matmul handles, the way vLLM
+prepacks its own CPU linear layers (``create_onednn_mm``), in the adapter's dtype: measured on 2 cores, a
+prepacked oneDNN call on these tiny shapes takes half the time of ``torch.nn.functional.linear`` in
+float32 and a third of it in bf16. Where vLLM has no oneDNN (or it refuses the shape), float32
+``linear`` is the fallback.
 
 Weight layouts are vLLM's stacked buffers: A is ``(max_loras, 1, rank, in)`` and B is
 ``(max_loras, 1, out, rank)``.
@@ -20,11 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 
-COMPUTE_DTYPE = torch.float32
+COMPUTE_DTYPE = torch.float32  # the fallback path's dtype (no oneDNN)
+ONEDNN_CACHE_SIZE = 32  # oneDNN primitives kept per handle (one per distinct row count), as vLLM uses
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,27 @@ class RowGroup:
 
 @dataclass(frozen=True)
 class FusedWeights:
-    """One adapter's LoRA for one (packed) layer: ``delta = (x @ a.T) @ b.T``, in float32."""
+    """One adapter's LoRA for one (packed) layer: ``delta = (x @ a.T) @ b.T``."""
 
     a: torch.Tensor  # (sum of ranks, in)
     b: torch.Tensor  # (sum of outputs, sum of ranks), block-diagonal over the slices
+    a_handle: Any = None  # prepacked oneDNN matmuls, when vLLM has oneDNN
+    b_handle: Any = None
+
+    def delta(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """``(x @ a.T * scale) @ b.T`` in the weights' dtype (``x`` is converted when it differs)."""
+        rows = x.to(self.a.dtype).contiguous()
+        if self.a_handle is not None:
+            from vllm import _custom_ops as ops
+
+            hidden = ops.onednn_mm(self.a_handle, rows, None)
+            if scale != 1.0:
+                hidden.mul_(scale)
+            return ops.onednn_mm(self.b_handle, hidden, None)
+        hidden = F.linear(rows, self.a)
+        if scale != 1.0:
+            hidden.mul_(scale)
+        return F.linear(hidden, self.b)
 
 
 def group_rows(slots: Sequence[int]) -> tuple[RowGroup, ...]:
@@ -92,17 +114,42 @@ def fuse_slices(
     output_slices: Sequence[int],
     slot: int,
 ) -> FusedWeights:
-    """One slot's A matrices stacked and B matrices block-diagonal (float32): one matmul pair per layer."""
-    a_parts = [slot_matrix(a, slot).to(COMPUTE_DTYPE) for a in a_stacked]
+    """One slot's A matrices stacked and B matrices block-diagonal: one matmul pair per layer, prepacked
+    for oneDNN in the adapter's dtype when vLLM has oneDNN, else float32 for ``linear``."""
+    handles = _onednn_available()
+    dtype = a_stacked[0].dtype if handles else COMPUTE_DTYPE
+    a_parts = [slot_matrix(a, slot).to(dtype) for a in a_stacked]
     ranks = [part.shape[0] for part in a_parts]
-    b_fused = torch.zeros(sum(output_slices), sum(ranks), dtype=COMPUTE_DTYPE)
+    b_fused = torch.zeros(sum(output_slices), sum(ranks), dtype=dtype)
     row = col = 0
     for b, size, rank in zip(b_stacked, output_slices, ranks, strict=True):
         matrix = slot_matrix(b, slot)
         width = min(size, matrix.shape[0])  # lm_head's B may be padded past the vocabulary
-        b_fused[row : row + width, col : col + rank] = matrix[:width].to(COMPUTE_DTYPE)
+        b_fused[row : row + width, col : col + rank] = matrix[:width].to(dtype)
         row, col = row + size, col + rank
-    return FusedWeights(torch.cat(a_parts).contiguous(), b_fused)
+    a_fused = torch.cat(a_parts).contiguous()
+    if handles:
+        from vllm import _custom_ops as ops
+
+        try:
+            return FusedWeights(
+                a_fused,
+                b_fused,
+                ops.create_onednn_mm(a_fused.t(), ONEDNN_CACHE_SIZE),
+                ops.create_onednn_mm(b_fused.t(), ONEDNN_CACHE_SIZE),
+            )
+        except RuntimeError:  # oneDNN refuses this dtype/shape on this CPU: plain float32
+            return FusedWeights(a_fused.float(), b_fused.float())
+    return FusedWeights(a_fused, b_fused)
+
+
+def _onednn_available() -> bool:
+    """True when vLLM's CPU build has its oneDNN matmul (x86 and Arm builds do)."""
+    try:
+        from vllm import _custom_ops as ops
+    except ImportError:  # pragma: no cover - vLLM is always there in the engine
+        return False
+    return bool(getattr(ops, "_supports_onednn", False))
 
 
 def add_fused(
@@ -114,11 +161,7 @@ def add_fused(
 ) -> None:
     """``y[rows] += (x[rows] @ A.T * scale) @ B.T`` per group, ``fused[i]`` being ``groups[i]``'s weights."""
     for group, weights in zip(groups, fused, strict=True):
-        rows = group.take(x).to(COMPUTE_DTYPE)
-        hidden = F.linear(rows, weights.a)
-        if scale != 1.0:
-            hidden.mul_(scale)
-        delta = F.linear(hidden, weights.b)
+        delta = weights.delta(group.take(x), scale)
         group.add_into(y.narrow(1, 0, delta.shape[1]), delta.to(y.dtype))
 
 

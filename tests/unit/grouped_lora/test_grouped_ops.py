@@ -167,3 +167,22 @@ def test_a_slot_refilled_with_another_adapter_uses_the_new_weights() -> None:
     torch.testing.assert_close(
         y.double(), reference(torch.zeros(3, 64), x, a, b, 1.0, slots), rtol=1e-5, atol=1e-4
     )
+
+
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "linear-fallback"])
+def test_both_matmul_paths_match_the_math(onednn: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prepacked oneDNN handles (vLLM's CPU builds) and the float32 ``linear`` fallback agree."""
+    import grouped_lora.ops as ops
+
+    if onednn and not ops._onednn_available():
+        pytest.skip("this vLLM build has no oneDNN")
+    monkeypatch.setattr(ops, "_onednn_available", lambda: onednn)
+    slots, slices = DECODE, [32, 16, 16]
+    a, b = make_weights(slices, torch.float32, seed=12)
+    x = torch.randn(len(slots), HIDDEN)
+    y = torch.randn(len(slots), sum(slices))
+    expected = reference(y, x, a, b, 1.0, slots)
+    punica = wrapper(GroupedPunicaWrapperCPU, slots)
+    punica.add_lora_linear(y, x, a, b, 1.0, tuple(slices))
+    assert all((w.a_handle is not None) == onednn for w in punica._fused.values())
+    torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-4)
