@@ -48,7 +48,13 @@ async def run_pass(
 
     async def one(i: int) -> int:
         spec = SamplingSpec(
-            n=1, seed=i, temperature=0.0, top_p=1.0, max_tokens=max_tokens, adapter=arms[i % len(arms)]
+            n=1,
+            seed=i,
+            temperature=0.0,
+            top_p=1.0,
+            max_tokens=max_tokens,
+            ignore_eos=True,
+            adapter=arms[i % len(arms)],
         )
         messages = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
         out = await engine.generate(engine.encode_chat(messages), spec, f"bench-{tag}-{i}")

@@ -75,6 +75,7 @@ def hf_side(
                 input_ids=input_ids,
                 attention_mask=mask,
                 max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,  # equal work: every row writes new_tokens (vLLM: ignore_eos)
                 do_sample=False,
                 pad_token_id=pad,
             )
@@ -107,7 +108,7 @@ async def vllm_passes(
     """vLLM: every prompt as a concurrent greedy request; best pass by output tok/s."""
 
     async def batch(new_tokens: int, tag: str) -> tuple[float, list[int]]:
-        spec = SamplingSpec(n=1, seed=0, temperature=0.0, top_p=1.0, max_tokens=new_tokens)
+        spec = SamplingSpec(n=1, seed=0, temperature=0.0, top_p=1.0, max_tokens=new_tokens, ignore_eos=True)
         started = time.perf_counter()
         outs = await asyncio.gather(
             *(engine.generate(p, spec, f"hf-bench-{tag}-{i}") for i, p in enumerate(ids))

@@ -75,7 +75,7 @@ async def run_pass(engine: VllmEngine, requests: int, max_tokens: int, tag: str)
     """``requests`` greedy requests at once; output tokens/s."""
 
     async def one(i: int) -> int:
-        spec = SamplingSpec(n=1, seed=i, temperature=0.0, top_p=1.0, max_tokens=max_tokens)
+        spec = SamplingSpec(n=1, seed=i, temperature=0.0, top_p=1.0, max_tokens=max_tokens, ignore_eos=True)
         prompt = engine.encode_chat([{"role": "user", "content": PROMPT.format(i=i)}])
         return (await engine.generate(prompt, spec, f"threads-{tag}-{i}")).completions[0].output_tokens
 

@@ -38,6 +38,7 @@ class SamplingSpec:
     max_tokens: int
     json_schema: dict[str, Any] | None = None
     adapter: Adapter | None = None
+    ignore_eos: bool = False  # write exactly max_tokens (benchmarks: equal work per arm)
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ class VllmEngine:
             temperature=spec.temperature,
             top_p=spec.top_p,
             max_tokens=spec.max_tokens,
+            ignore_eos=spec.ignore_eos,
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(json=spec.json_schema) if spec.json_schema else None,
         )
