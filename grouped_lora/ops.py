@@ -71,20 +71,28 @@ class FusedWeights:
     a_handle: Any = None  # prepacked oneDNN matmuls, when vLLM has oneDNN
     b_handle: Any = None
 
-    def delta(self, x: torch.Tensor, scale: float) -> torch.Tensor:
-        """``(x @ a.T * scale) @ b.T`` in the weights' dtype (``x`` is converted when it differs)."""
+    def shrink(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """``x @ a.T * scale`` in the weights' dtype (``x`` is converted when it differs)."""
         rows = x.to(self.a.dtype).contiguous()
         if self.a_handle is not None:
             from vllm import _custom_ops as ops
 
             hidden = ops.onednn_mm(self.a_handle, rows, None)
-            if scale != 1.0:
-                hidden.mul_(scale)
+        else:
+            hidden = F.linear(rows, self.a)
+        return hidden.mul_(scale) if scale != 1.0 else hidden
+
+    def expand(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``hidden @ b.T``."""
+        if self.b_handle is not None:
+            from vllm import _custom_ops as ops
+
             return ops.onednn_mm(self.b_handle, hidden, None)
-        hidden = F.linear(rows, self.a)
-        if scale != 1.0:
-            hidden.mul_(scale)
         return F.linear(hidden, self.b)
+
+    def delta(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """``(x @ a.T * scale) @ b.T``."""
+        return self.expand(self.shrink(x, scale))
 
 
 def group_rows(slots: Sequence[int]) -> tuple[RowGroup, ...]:
@@ -116,8 +124,7 @@ def fuse_slices(
 ) -> FusedWeights:
     """One slot's A matrices stacked and B matrices block-diagonal: one matmul pair per layer, prepacked
     for oneDNN in the adapter's dtype when vLLM has oneDNN, else float32 for ``linear``."""
-    handles = _onednn_available()
-    dtype = a_stacked[0].dtype if handles else COMPUTE_DTYPE
+    dtype = a_stacked[0].dtype if _onednn_available() else COMPUTE_DTYPE
     a_parts = [slot_matrix(a, slot).to(dtype) for a in a_stacked]
     ranks = [part.shape[0] for part in a_parts]
     b_fused = torch.zeros(sum(output_slices), sum(ranks), dtype=dtype)
@@ -127,20 +134,55 @@ def fuse_slices(
         width = min(size, matrix.shape[0])  # lm_head's B may be padded past the vocabulary
         b_fused[row : row + width, col : col + rank] = matrix[:width].to(dtype)
         row, col = row + size, col + rank
-    a_fused = torch.cat(a_parts).contiguous()
-    if handles:
-        from vllm import _custom_ops as ops
+    return _prepacked(torch.cat(a_parts).contiguous(), b_fused)
 
-        try:
-            return FusedWeights(
-                a_fused,
-                b_fused,
-                ops.create_onednn_mm(a_fused.t(), ONEDNN_CACHE_SIZE),
-                ops.create_onednn_mm(b_fused.t(), ONEDNN_CACHE_SIZE),
-            )
-        except RuntimeError:  # oneDNN refuses this dtype/shape on this CPU: plain float32
-            return FusedWeights(a_fused.float(), b_fused.float())
-    return FusedWeights(a_fused, b_fused)
+
+def stack_adapters(parts: Sequence[FusedWeights]) -> FusedWeights:
+    """Several adapters' fused weights side by side (A rows stacked, B columns concatenated), so a mixed
+    step does one matmul pair for all of them: ``delta = (mask * (x @ A.T)) @ B.T``."""
+    a = torch.cat([part.a for part in parts]).contiguous()
+    b = torch.cat([part.b for part in parts], dim=1).contiguous()
+    return _prepacked(a, b)
+
+
+def _prepacked(a: torch.Tensor, b: torch.Tensor) -> FusedWeights:
+    """``FusedWeights`` with oneDNN handles when vLLM has oneDNN and accepts the shape, else float32."""
+    if not _onednn_available():
+        return FusedWeights(a.to(COMPUTE_DTYPE), b.to(COMPUTE_DTYPE))
+    from vllm import _custom_ops as ops
+
+    try:
+        return FusedWeights(
+            a,
+            b,
+            ops.create_onednn_mm(a.t(), ONEDNN_CACHE_SIZE),
+            ops.create_onednn_mm(b.t(), ONEDNN_CACHE_SIZE),
+        )
+    except RuntimeError:  # oneDNN refuses this dtype/shape on this CPU: plain float32
+        return FusedWeights(a.float(), b.float())
+
+
+def group_mask(groups: Sequence[RowGroup], rows: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(rows, len(groups) * width)``: ones where a row meets its own group's block, zeros elsewhere (rows
+    without an adapter are all zeros, so their delta is exactly zero)."""
+    mask = torch.zeros(rows, len(groups) * width, dtype=dtype)
+    for position, group in enumerate(groups):
+        block = mask.narrow(1, position * width, width)
+        if group.index is None:
+            block.narrow(0, group.start, group.length).fill_(1)
+        else:
+            block.index_fill_(0, group.index, 1)
+    return mask
+
+
+def add_stacked(
+    y: torch.Tensor, x: torch.Tensor, stacked: FusedWeights, mask: torch.Tensor, scale: float
+) -> None:
+    """``y[:rows] += (mask * (x[:rows] @ A.T * scale)) @ B.T``: every adapter of a mixed step at once."""
+    rows = mask.shape[0]
+    hidden = stacked.shrink(x.narrow(0, 0, rows), scale).mul_(mask)
+    delta = stacked.expand(hidden)
+    y.narrow(0, 0, rows).narrow(1, 0, delta.shape[1]).add_(delta.to(y.dtype))
 
 
 def _onednn_available() -> bool:

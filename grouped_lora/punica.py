@@ -10,12 +10,26 @@ per-slice Python loops with ``.item()`` syncs): grouped math is the same for bot
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import torch
 from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
 
-from grouped_lora.ops import FusedWeights, RowGroup, add_fused, expand, fuse_slices, group_rows, shrink
+from grouped_lora.ops import (
+    FusedWeights,
+    RowGroup,
+    add_fused,
+    add_stacked,
+    expand,
+    fuse_slices,
+    group_mask,
+    group_rows,
+    shrink,
+    stack_adapters,
+)
+
+MAX_MIXES = 4  # distinct sets of adapters whose stacked weights are kept (least recently used dropped)
 
 if TYPE_CHECKING:
     from vllm.lora.layers import LoRAMapping
@@ -34,6 +48,9 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         # a slot that gets another adapter gets another id, so the id keeps the cache honest.
         self._fused: dict[tuple[int, int, int], FusedWeights] = {}
         self._slot_ids: list[int | None] = []
+        # Mixed steps (several adapters): stacked weights per set of (slot, LoRA id), per layer.
+        self._stacked: OrderedDict[tuple[tuple[int, int], ...], dict[int, FusedWeights]] = OrderedDict()
+        self._masks: dict[tuple[int, torch.dtype], torch.Tensor] = {}
 
     def update_metadata(
         self,
@@ -48,10 +65,13 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         self._slot_ids = lora_index_to_id  # vLLM updates this list in place when it (re)fills a slot
         live = {(slot, lora_id) for slot, lora_id in enumerate(lora_index_to_id) if lora_id is not None}
         self._fused = {key: value for key, value in self._fused.items() if key[1:] in live}
+        for mix in [mix for mix in self._stacked if not set(mix) <= live]:
+            del self._stacked[mix]
         self.is_prefill = False  # unused by this wrapper; keeps the stock prefill bookkeeping out
         self.token_groups = group_rows(self.token_lora_indices.tolist())
         self.sampler_groups = group_rows(self.sampler_indices.tolist())
         self.no_lora = not self.token_groups
+        self._masks = {}
 
     def add_shrink(
         self,
@@ -108,12 +128,18 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         **kwargs: Any,
     ) -> None:
         """The LoRA of one (possibly packed: qkv, gate_up) linear layer, added into ``y`` in place."""
-        if not self.token_groups:
+        groups = self.token_groups
+        if not groups:
             return
-        fused = [
-            self._fused_for(lora_a_stacked, lora_b_stacked, output_slices, g.slot) for g in self.token_groups
-        ]
-        add_fused(y.view(-1, y.shape[-1]), x.view(-1, x.shape[-1]), fused, scale, self.token_groups)
+        flat_y, flat_x = y.view(-1, y.shape[-1]), x.view(-1, x.shape[-1])
+        if len(groups) > 1:  # a mixed step: one matmul pair for every adapter, rows masked to their own
+            stacked = self._stacked_for(lora_a_stacked, lora_b_stacked, output_slices)
+            add_stacked(
+                flat_y, flat_x, stacked, self._mask(stacked.a.shape[0] // len(groups), stacked.a.dtype), scale
+            )
+            return
+        fused = [self._fused_for(lora_a_stacked, lora_b_stacked, output_slices, groups[0].slot)]
+        add_fused(flat_y, flat_x, fused, scale, groups)
 
     def add_lora_logits(
         self,
@@ -136,6 +162,39 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         ]
         add_fused(flat, x.view(-1, x.shape[-1]), fused, scale, self.sampler_groups)
 
+    def _stacked_for(
+        self,
+        a_stacked: tuple[torch.Tensor, ...],
+        b_stacked: tuple[torch.Tensor, ...],
+        output_slices: tuple[int, ...],
+    ) -> FusedWeights:
+        """The stacked weights of one layer for this step's set of adapters (built on first use)."""
+        mix = tuple((g.slot, self._slot_id(g.slot)) for g in self.token_groups)
+        layers = self._stacked.get(mix)
+        if layers is None:
+            layers = self._stacked[mix] = {}
+            while len(self._stacked) > MAX_MIXES:
+                self._stacked.popitem(last=False)
+        self._stacked.move_to_end(mix)
+        stacked = layers.get(id(a_stacked[0]))
+        if stacked is None:
+            parts = [self._fused_for(a_stacked, b_stacked, output_slices, slot) for slot, _ in mix]
+            stacked = layers[id(a_stacked[0])] = stack_adapters(parts)
+        return stacked
+
+    def _mask(self, width: int, dtype: torch.dtype) -> torch.Tensor:
+        """This step's row-to-adapter mask for blocks of ``width`` columns (built once per step)."""
+        mask = self._masks.get((width, dtype))
+        if mask is None:
+            rows = len(self.token_lora_indices)
+            mask = self._masks[(width, dtype)] = group_mask(self.token_groups, rows, width, dtype)
+        return mask
+
+    def _slot_id(self, slot: int) -> int:
+        """The LoRA id now in ``slot`` (-1 when vLLM reports none)."""
+        lora_id = self._slot_ids[slot] if slot < len(self._slot_ids) else None
+        return -1 if lora_id is None else lora_id
+
     def _fused_for(
         self,
         a_stacked: tuple[torch.Tensor, ...],
@@ -144,8 +203,7 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         slot: int,
     ) -> FusedWeights:
         """The fused weights of one layer for the adapter now in ``slot`` (built on first use)."""
-        lora_id = self._slot_ids[slot] if slot < len(self._slot_ids) else None
-        key = (id(a_stacked[0]), slot, -1 if lora_id is None else lora_id)
+        key = (id(a_stacked[0]), slot, self._slot_id(slot))
         fused = self._fused.get(key)
         if fused is None:
             fused = fuse_slices(a_stacked, b_stacked, output_slices, slot)

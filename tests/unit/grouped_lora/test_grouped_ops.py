@@ -22,6 +22,7 @@ LORA_IDS: list[int | None] = [11, 12, 13, 14]  # slot -> LoRA id (vLLM's lora_in
 
 PREFILL = [0] * 7 + [2] * 5 + [-1] * 4 + [1] * 6  # runs of one slot, as a prefill step lays them out
 DECODE = [1, -1, 0, 2, 1, 3, -1, 0, 0, 2, 3, 1]  # one row per request, slots interleaved
+ONE_ADAPTER = [2, -1, 2, 2, -1, 2]  # one adapter and base rows: the single-group path (no mask)
 
 
 def make_weights(slices: list[int], dtype: torch.dtype, seed: int) -> tuple[tuple, tuple]:
@@ -52,7 +53,7 @@ def reference(y, x, a, b, scale, slots):  # type: ignore[no-untyped-def]
     return out
 
 
-@pytest.mark.parametrize("slots", [PREFILL, DECODE], ids=["prefill", "decode"])
+@pytest.mark.parametrize("slots", [PREFILL, DECODE, ONE_ADAPTER], ids=["prefill", "decode", "one-adapter"])
 @pytest.mark.parametrize("slices", [[48], [32, 16, 16], [40, 40]], ids=["one", "qkv", "gate_up"])
 def test_grouped_linear_matches_the_math_in_float32(slots: list[int], slices: list[int]) -> None:
     a, b = make_weights(slices, torch.float32, seed=len(slices))
@@ -63,7 +64,7 @@ def test_grouped_linear_matches_the_math_in_float32(slots: list[int], slices: li
     torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("slots", [PREFILL, DECODE], ids=["prefill", "decode"])
+@pytest.mark.parametrize("slots", [PREFILL, DECODE, ONE_ADAPTER], ids=["prefill", "decode", "one-adapter"])
 def test_rows_without_an_adapter_are_left_exactly_alone(slots: list[int]) -> None:
     a, b = make_weights([32, 16, 16], torch.float32, seed=3)
     x = torch.randn(len(slots), HIDDEN)
