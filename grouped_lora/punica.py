@@ -44,7 +44,7 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         super().__init__(max_num_batched_tokens, max_batches, device, **kwargs)
         self.token_groups: tuple[RowGroup, ...] = ()
         self.sampler_groups: tuple[RowGroup, ...] = ()
-        # Fused float32 weights per (layer, slot, LoRA id). vLLM loads an adapter into a slot in place;
+        # Fused, prepacked weights per (layer, slot, LoRA id). vLLM loads an adapter into a slot in place;
         # a slot that gets another adapter gets another id, so the id keeps the cache honest.
         self._fused: dict[tuple[int, int, int], FusedWeights] = {}
         self._slot_ids: list[int | None] = []
