@@ -70,7 +70,13 @@ class ServiceState:
 
     async def _start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
         try:
-            ranker, engine = await self._load(engine_factory, ranker_factory)
+            ranker = await asyncio.to_thread(ranker_factory, self.settings)
+            engine = await asyncio.to_thread(engine_factory, self.settings)
+            try:
+                await engine.verify()
+            except BaseException:
+                await asyncio.to_thread(engine.shutdown)
+                raise
         except Exception as exc:
             logger.exception("start-up failed")
             # /health and 503 bodies show this: no exception text (paths, hosts), the log has the details
@@ -82,29 +88,6 @@ class ServiceState:
         )
         self.status = "ready"
         logger.info("ready", extra={"model": engine.model_name, "auth": self.keys.enabled})
-
-    async def _load(
-        self, engine_factory: EngineFactory, ranker_factory: RankerFactory
-    ) -> tuple[VariantRanker, TextEngine]:
-        """Load the ranker and start the engine side by side (the ranker is off the cold-start path), then
-        verify the engine; an engine that started while the other part failed is shut down."""
-        loaded = await asyncio.gather(
-            asyncio.to_thread(ranker_factory, self.settings),
-            asyncio.to_thread(engine_factory, self.settings),
-            return_exceptions=True,
-        )
-        ranker, engine = loaded
-        failure = next((item for item in loaded if isinstance(item, BaseException)), None)
-        if failure is None:
-            assert not isinstance(engine, BaseException) and not isinstance(ranker, BaseException)
-            try:
-                await engine.verify()
-                return ranker, engine
-            except BaseException as exc:
-                failure = exc
-        if not isinstance(engine, BaseException):
-            await asyncio.to_thread(engine.shutdown)
-        raise failure
 
     async def wait_ready(self) -> None:
         """Wait for the start-up task (used by tests and the CLI-style callers)."""

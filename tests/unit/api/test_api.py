@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import ApiSettings
 from creative.settings import Settings
 from tests.fakes import FakeEngine
 from tests.unit.api.support import distinct_copy, fake_app
@@ -116,18 +114,3 @@ def test_failed_engine_start_is_reported() -> None:
         assert response.json()["status"] == "failed"
         error = response.json()["error"]
         assert "FileNotFoundError" in error and "/nowhere" not in error  # no exception text or paths
-
-
-def test_an_engine_started_beside_a_failed_ranker_is_shut_down() -> None:
-    """The ranker loads while the engine starts; when the ranker fails, the started engine is stopped."""
-    engine = FakeEngine(distinct_copy)
-
-    def broken_ranker(settings: Any) -> Any:
-        raise FileNotFoundError("no embedder at /nowhere")
-
-    app = create_app(ApiSettings(), engine_factory=lambda s: engine, ranker_factory=broken_ranker)
-    with TestClient(app) as test_client:
-        test_client.portal.call(app.state.service.wait_ready)  # type: ignore[union-attr]
-        response = test_client.get("/health")
-        assert response.status_code == 503 and response.json()["status"] == "failed"
-    assert not engine.is_healthy()
