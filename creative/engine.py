@@ -211,6 +211,13 @@ class VllmEngine:
             check_lora_wrappers(await engine.collective_rpc("lora_wrapper_names"))
         self._verified = True
 
+    async def lora_merged_calls(self) -> int:
+        """LoRA layer calls that ran on merged adapter weights so far (CPU + LoRA; 0 elsewhere)."""
+        engine = self._engine
+        if engine is None or not self._lora_probe:
+            return 0
+        return sum(await engine.collective_rpc("lora_merged_calls"))
+
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of ``messages`` rendered with the model's chat template."""
         return chat_prompt_ids(self._tokenizer, messages)

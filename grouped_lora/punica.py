@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
 
+from grouped_lora.merged import base_weight, merge
 from grouped_lora.ops import (
     FusedWeights,
     RowGroup,
@@ -30,6 +31,9 @@ from grouped_lora.ops import (
 )
 
 MAX_MIXES = 4  # distinct sets of adapters whose stacked weights are kept (least recently used dropped)
+# Adapters whose merged weights are kept (least recently used dropped). Each costs the linear weights'
+# size again (about 200 MB for the 135M model in bf16), so only the adapters that have whole steps.
+MAX_MERGED = 2
 
 if TYPE_CHECKING:
     from vllm.lora.layers import LoRAMapping
@@ -51,6 +55,10 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         # Mixed steps (several adapters): stacked weights per set of (slot, LoRA id), per layer.
         self._stacked: OrderedDict[tuple[tuple[int, int], ...], dict[int, FusedWeights]] = OrderedDict()
         self._masks: dict[tuple[int, torch.dtype], torch.Tensor] = {}
+        # Merged weights per (slot, LoRA id), per layer; None marks a layer that cannot merge.
+        self._merged: OrderedDict[tuple[int, int], dict[int, Any]] = OrderedDict()
+        self._whole_step: tuple[int, int] | None = None
+        self.merged_calls = 0  # layer calls served by merged weights (for tests and benchmarks)
 
     def update_metadata(
         self,
@@ -67,11 +75,49 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         self._fused = {key: value for key, value in self._fused.items() if key[1:] in live}
         for mix in [mix for mix in self._stacked if not set(mix) <= live]:
             del self._stacked[mix]
+        for key in [key for key in self._merged if key not in live]:
+            del self._merged[key]
         self.is_prefill = False  # unused by this wrapper; keeps the stock prefill bookkeeping out
         self.token_groups = group_rows(self.token_lora_indices.tolist())
         self.sampler_groups = group_rows(self.sampler_indices.tolist())
         self.no_lora = not self.token_groups
         self._masks = {}
+        self._whole_step = self._whole_step_adapter()
+
+    def _whole_step_adapter(self) -> tuple[int, int] | None:
+        """(slot, LoRA id) when every row of this step uses that one adapter, else None."""
+        groups = self.token_groups
+        if len(groups) != 1 or groups[0].index is not None or groups[0].start != 0:
+            return None
+        if groups[0].length != len(self.token_lora_indices):
+            return None
+        return groups[0].slot, self._slot_id(groups[0].slot)
+
+    def merged_linear(self, layer: Any, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
+        """``layer``'s output from merged weights when the whole step is one adapter, else None (the
+        caller then runs the base layer and :meth:`add_lora_linear`)."""
+        adapter = self._whole_step
+        if adapter is None or x.dim() != 2 or x.shape[0] != len(self.token_lora_indices):
+            return None
+        layers = self._merged.get(adapter)
+        if layers is None:
+            layers = self._merged[adapter] = {}
+            while len(self._merged) > MAX_MERGED:
+                self._merged.popitem(last=False)
+        self._merged.move_to_end(adapter)
+        key = id(layer)
+        if key not in layers:
+            weight = base_weight(layer.base_layer)
+            slot = adapter[0]
+            fused = self._fused_for(layer.lora_a_stacked, layer.lora_b_stacked, layer.output_slices, slot)
+            layers[key] = None if weight is None else merge(weight, fused)
+        handle = layers[key]
+        if handle is None:
+            return None
+        from vllm import _custom_ops as ops
+
+        self.merged_calls += 1
+        return ops.onednn_mm(handle, x, bias)
 
     def add_shrink(
         self,

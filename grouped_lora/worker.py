@@ -14,3 +14,10 @@ class LoraWrapperProbe:
         manager = getattr(getattr(runner, "lora_manager", None), "_adapter_manager", None)
         mapping = getattr(manager, "punica_wrapper_mapping", None) or {}
         return sorted({f"{type(w).__module__}.{type(w).__qualname__}" for w in mapping.values()})
+
+    def lora_merged_calls(self) -> int:
+        """LoRA layer calls this worker ran on merged adapter weights (a whole step of one adapter)."""
+        runner: Any = getattr(self, "model_runner", None)
+        manager = getattr(getattr(runner, "lora_manager", None), "_adapter_manager", None)
+        mapping = getattr(manager, "punica_wrapper_mapping", None) or {}
+        return sum(getattr(wrapper, "merged_calls", 0) for wrapper in mapping.values())

@@ -93,10 +93,13 @@ async def test_base_and_adapters_mixed_in_one_batch_match_each_alone(
     fp32_engine: VllmEngine, adapters: list[Adapter]
 ) -> None:
     """Every row of a mixed batch (base + one row per adapter slot) writes exactly what it writes alone,
-    and every arm writes something different (the adapters are applied, each its own)."""
+    and every arm writes something different (the adapters are applied, each its own). Alone, an adapter
+    request runs on merged weights; mixed, on the grouped kernels: the same tokens either way."""
     arms: list[Adapter | None] = [None, *adapters]
+    merged_before = await fp32_engine.lora_merged_calls()
     alone = [await generate(fp32_engine, arm, f"alone-{i}") for i, arm in enumerate(arms)]
     assert len({tuple(tokens) for tokens in alone}) == len(arms), alone
+    assert await fp32_engine.lora_merged_calls() - merged_before >= len(adapters) * MAX_TOKENS
     for round_ in range(3):  # several mixed batches, in different orders
         order = list(range(len(arms))) if round_ % 2 == 0 else list(reversed(range(len(arms))))
         outputs = await asyncio.gather(*(generate(fp32_engine, arms[i], f"mix-{round_}-{i}") for i in order))
