@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from grouped_lora import cpu_norm, quiet_wait
+from grouped_lora import cpu_norm, quiet_wait, top_p
 
 needs_kernels = pytest.mark.skipif(
     not cpu_norm.kernels_available(), reason="this vLLM build has no CPU RMSNorm kernels"
@@ -66,3 +66,47 @@ def test_shared_memory_queues_nap_instead_of_spinning() -> None:
     while time.perf_counter() - wall < 0.2:
         shm_broadcast.sched_yield()
     assert time.process_time() - started < 0.1  # a spin loop would burn the whole 0.2 s
+
+
+def stock_top_p(logits: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    from vllm.v1.sample.ops.topk_topp_sampler import apply_top_k_top_p_pytorch
+
+    return apply_top_k_top_p_pytorch(logits.clone(), None, p, allow_cpu_sync=True)
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0, 12.0], ids=["flat", "typical", "peaked"])
+def test_top_p_without_a_sort_keeps_exactly_the_tokens_vllm_keeps(scale: float) -> None:
+    """Rows with a narrow nucleus take the candidate path, flat rows vLLM's sort; p = 1 changes nothing."""
+    generator = torch.Generator().manual_seed(int(scale * 10))
+    logits = torch.randn(24, 5000, generator=generator) * scale
+    logits[3, 100:] = float("-inf")  # a grammar-masked row
+    p = torch.tensor([0.95, 0.5, 0.9, 1.0, 0.99, 0.8] * 4)
+    expected = stock_top_p(logits, p)
+    sorted_rows = []
+
+    def sort_rows(rows: torch.Tensor, row_p: torch.Tensor) -> torch.Tensor:
+        sorted_rows.append(len(rows))
+        return stock_top_p(rows, row_p)
+
+    got = top_p.apply_top_p(logits.clone(), p, sort_rows)
+    filtered = p < 1
+    assert torch.equal(got[filtered], expected[filtered])  # same kept tokens, same values, -inf elsewhere
+    assert torch.equal(got[~filtered], logits[~filtered])  # p = 1: untouched
+    if scale == 12.0:
+        assert not sorted_rows  # every nucleus fits in the candidates
+    if scale == 0.5:
+        assert sorted_rows  # a flat row is wider than the candidates: vLLM's sort decides
+
+
+def test_top_p_is_installed_only_for_requests_without_top_k() -> None:
+    from vllm.v1.sample.ops import topk_topp_sampler
+
+    top_p.install()
+    logits = torch.randn(4, 1000) * 5
+    p = torch.full((4,), 0.9)
+    expected = stock_top_p(logits, p)
+    got = topk_topp_sampler.apply_top_k_top_p(logits.clone(), None, p)
+    assert torch.equal(torch.isinf(got), torch.isinf(expected))
+    k = torch.full((4,), 5)
+    with_k = topk_topp_sampler.apply_top_k_top_p(logits.clone(), k, p)
+    assert int((~torch.isinf(with_k)).sum(dim=1).max()) <= 5
