@@ -32,6 +32,7 @@ ENGINE_FIELDS = (
     "max_model_len",
     "max_num_seqs",
     "max_num_batched_tokens",
+    "kv_block_size",
     "kv_cache_bytes",
     "enforce_eager",
     "enable_lora",

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
         description="Tokens per engine step; longer prompts are prefilled in chunks of this size so decodes "
         "keep flowing.",
     )
+    kv_block_size: int = Field(
+        default=32,
+        ge=32,
+        multiple_of=32,
+        description="KV-cache block size on the CPU (tokens; vLLM's CPU attention takes multiples of 32). "
+        "Prefix caching shares whole blocks only: with vLLM's CPU default of 128, the n candidates of a "
+        "request and requests on one template each recompute up to 127 prompt tokens.",
+    )
     enforce_eager: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
     gpu_memory_utilization: float = Field(default=0.85, gt=0.0, le=1.0)
