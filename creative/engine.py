@@ -106,8 +106,8 @@ def configure_vllm_environment(settings: Settings) -> None:
     # requests on 2 cores; see docs/benchmarks.md). An explicit VLLM_CPU_OMP_THREADS_BIND wins.
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", omp_cpu_binding())
     # tcmalloc and Intel OpenMP make the CPU engine 1.4x faster at 16 concurrent requests and 1.85x for
-    # one (bench/bench_threads.py). A preload only takes effect when a process is executed, so the engine's
-    # processes are spawned (a fresh exec that inherits LD_PRELOAD) rather than forked from this one.
+    # one (bench/bench_threads.py). A preload only takes effect when a process is executed: vLLM's CPU
+    # platform spawns the engine core and worker (fresh execs that inherit LD_PRELOAD), and so do we.
     # Skipped when LD_PRELOAD or the start method is already set, or ADCREATIVE_ENGINE_PRELOAD=0.
     preloads = engine_preloads()
     if (

@@ -66,12 +66,11 @@ def keep_base_weights() -> None:
 
 def _lora_enabled() -> bool:
     """True when the engine being built serves LoRA."""
-    from vllm.config import get_current_vllm_config
+    from vllm.config import get_current_vllm_config_or_none
 
-    try:
-        return get_current_vllm_config().lora_config is not None
-    except Exception:  # no current config: keep the weight (memory) rather than lose the fast path
-        return True
+    config = get_current_vllm_config_or_none()
+    # No current config (not how vLLM loads models): keep the weight (memory) rather than lose the fast path.
+    return config is None or config.lora_config is not None
 
 
 def install() -> None:
