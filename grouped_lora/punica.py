@@ -39,6 +39,17 @@ if TYPE_CHECKING:
     from vllm.lora.layers import LoRAMapping
 
 
+def _recent(cache: OrderedDict[Any, dict[int, Any]], key: Any, limit: int) -> dict[int, Any]:
+    """The per-layer dict of ``key`` in an LRU ``cache`` of at most ``limit`` keys (created when missing)."""
+    layers = cache.get(key)
+    if layers is None:
+        layers = cache[key] = {}
+        while len(cache) > limit:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return layers
+
+
 class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
     """Grouped LoRA on the CPU: one matmul pair per active adapter, rows without an adapter skipped."""
 
@@ -99,12 +110,7 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
         adapter = self._whole_step
         if adapter is None or x.dim() != 2 or x.shape[0] != len(self.token_lora_indices):
             return None
-        layers = self._merged.get(adapter)
-        if layers is None:
-            layers = self._merged[adapter] = {}
-            while len(self._merged) > MAX_MERGED:
-                self._merged.popitem(last=False)
-        self._merged.move_to_end(adapter)
+        layers = _recent(self._merged, adapter, MAX_MERGED)
         key = id(layer)
         if key not in layers:
             weight = base_weight(layer.base_layer)
@@ -216,12 +222,7 @@ class GroupedPunicaWrapperCPU(PunicaWrapperCPU):
     ) -> FusedWeights:
         """The stacked weights of one layer for this step's set of adapters (built on first use)."""
         mix = tuple((g.slot, self._slot_id(g.slot)) for g in self.token_groups)
-        layers = self._stacked.get(mix)
-        if layers is None:
-            layers = self._stacked[mix] = {}
-            while len(self._stacked) > MAX_MIXES:
-                self._stacked.popitem(last=False)
-        self._stacked.move_to_end(mix)
+        layers = _recent(self._stacked, mix, MAX_MIXES)
         stacked = layers.get(id(a_stacked[0]))
         if stacked is None:
             parts = [self._fused_for(a_stacked, b_stacked, output_slices, slot) for slot, _ in mix]
