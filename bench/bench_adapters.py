@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Figure, engine_settings, ratio, write_result
+from common import Figure, engine_settings, ratio, run_settings, write_result
 
 from creative.adapters import Adapter, registry_from_settings
 from creative.engine import SamplingSpec, VllmEngine
@@ -130,17 +130,25 @@ def figures(grouped: dict[str, Any], stock: dict[str, Any] | None, requests: int
         return float(arm[name]["tokens_per_s"])
 
     many = f"{requests} concurrent"
+
+    def house_vs_base(
+        arm: dict[str, Any], suffix: str, goals: tuple[str, str], **kernel: str
+    ) -> list[Figure]:
+        """house ÷ base at ``requests`` concurrent and for one request, on one kernel's arm."""
+        return [
+            Figure(
+                f"house ÷ base tok/s, {label}{suffix}",
+                ratio(tps(arm, f"house_{key}"), tps(arm, f"base_{key}")),
+                goal=goal,
+                **kernel,
+            )
+            for label, key, goal in zip(
+                (many, "one request"), ("concurrent", "one_request"), goals, strict=True
+            )
+        ]
+
     found = [
-        Figure(
-            f"house ÷ base tok/s, {many}",
-            ratio(tps(grouped, "house_concurrent"), tps(grouped, "base_concurrent")),
-            goal=">= 0.9",
-        ),
-        Figure(
-            "house ÷ base tok/s, one request",
-            ratio(tps(grouped, "house_one_request"), tps(grouped, "base_one_request")),
-            goal=">= 0.8",
-        ),
+        *house_vs_base(grouped, "", (">= 0.9", ">= 0.8")),
         Figure(
             f"4 mixed adapters ÷ one adapter tok/s, {many}",
             ratio(tps(grouped, "four_adapters_mixed_concurrent"), tps(grouped, "house_concurrent")),
@@ -156,16 +164,7 @@ def figures(grouped: dict[str, Any], stock: dict[str, Any] | None, requests: int
                 ratio(tps(grouped, "house_concurrent"), tps(stock, "house_concurrent")),
                 lora_kernel="grouped vs stock",
             ),
-            Figure(
-                f"house ÷ base tok/s, {many}, stock kernel",
-                ratio(tps(stock, "house_concurrent"), tps(stock, "base_concurrent")),
-                lora_kernel="stock",
-            ),
-            Figure(
-                "house ÷ base tok/s, one request, stock kernel",
-                ratio(tps(stock, "house_one_request"), tps(stock, "base_one_request")),
-                lora_kernel="stock",
-            ),
+            *house_vs_base(stock, ", stock kernel", ("", ""), lora_kernel="stock"),
         ]
     return found
 
@@ -193,10 +192,7 @@ def main() -> None:
         {"grouped": grouped, "stock": stock},
         dtype=grouped["dtype"],
         kernel="grouped",
-        settings={
-            "args": {k: v for k, v in vars(args).items() if k not in ("output", "child_output")},
-            "engine": grouped["settings"],
-        },
+        settings=run_settings(args, grouped["settings"]),
         output=args.output,
     )
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, write_result
+from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, run_settings, write_result
 from serving import ApiProcess, percentile
 
 from creative.settings import PROJECT_ROOT, Settings
@@ -150,11 +150,7 @@ def main() -> None:
         {"ready_s": round(start_s, 2), **results},
         dtype=engine_dtype(settings),
         kernel=lora_kernel(),
-        settings={
-            "args": {k: v for k, v in vars(args).items() if k != "output"},
-            "engine": engine_settings(settings),
-            "server_env": env,
-        },
+        settings=run_settings(args, engine_settings(settings), server_env=env),
         output=args.output,
     )
 

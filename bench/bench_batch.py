@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, write_result
+from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, run_settings, write_result
 from serving import free_port
 
 from creative.settings import PROJECT_ROOT, Settings
@@ -172,10 +172,7 @@ def main() -> None:
         {"rows": args.rows, "arm": arm_settings(args), "batch": batch_figures, "http_sequential": http},
         dtype=engine_dtype(settings),
         kernel=lora_kernel() if args.adapter and settings.enable_lora else None,
-        settings={
-            "args": {k: v for k, v in vars(args).items() if k != "output"},
-            "engine": engine_settings(settings),
-        },
+        settings=run_settings(args, engine_settings(settings)),
         output=args.output,
     )
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Figure, engine_settings, lora_kernel, ratio, write_result
+from common import Figure, engine_settings, lora_kernel, ratio, run_settings, write_result
 
 from creative.adapters import registry_from_settings
 from creative.engine import VllmEngine
@@ -86,10 +86,7 @@ def main() -> None:
         best,
         dtype=engine.dtype,
         kernel=lora_kernel() if settings.enable_lora and adapter else None,
-        settings={
-            "args": {k: v for k, v in vars(args).items() if k != "output"},
-            "engine": engine_settings(settings),
-        },
+        settings=run_settings(args, engine_settings(settings)),
         output=args.output,
     )
 

@@ -117,6 +117,13 @@ def engine_settings(settings: Settings) -> dict[str, Any]:
     return {"model": settings.resolved_model_path.name, **{k: dumped[k] for k in ENGINE_FIELDS}}
 
 
+def run_settings(args: Any, engine: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A result's ``settings``: the script's arguments (without output paths), the engine's settings
+    (:func:`engine_settings`) and anything ``extra``."""
+    hidden = ("output", "child_output")
+    return {"args": {k: v for k, v in vars(args).items() if k not in hidden}, "engine": engine, **extra}
+
+
 def omp_binding() -> str:
     """``VLLM_CPU_OMP_THREADS_BIND`` as the engine sets it (an explicit value in the environment wins)."""
     from creative.hardware import omp_cpu_binding
