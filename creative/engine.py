@@ -105,9 +105,10 @@ def configure_vllm_environment(settings: Settings) -> None:
     # gets one OpenMP thread. Bind every core this process may use (measured 1.5x at 16 concurrent
     # requests on 2 cores; see docs/benchmarks.md). An explicit VLLM_CPU_OMP_THREADS_BIND wins.
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", omp_cpu_binding())
-    # tcmalloc and Intel OpenMP make the CPU engine 1.4x faster at 16 concurrent requests and 1.85x for
-    # one (bench/bench_threads.py). A preload only takes effect when a process is executed: vLLM's CPU
-    # platform spawns the engine core and worker (fresh execs that inherit LD_PRELOAD), and so do we.
+    # tcmalloc and Intel OpenMP, as vLLM's CPU engine asks for (bench/bench_threads.py: 1.43x at 16
+    # concurrent while the engine core spun, 1.02x since it naps). A preload only takes effect when a
+    # process is executed: vLLM's CPU platform spawns the engine core and worker (fresh execs that inherit
+    # LD_PRELOAD), and so do we.
     # Skipped when LD_PRELOAD or the start method is already set, or ADCREATIVE_ENGINE_PRELOAD=0.
     preloads = engine_preloads()
     if (

@@ -74,8 +74,9 @@ def engine_preloads() -> list[str]:
     """Libraries vLLM's CPU engine runs faster with: tcmalloc (Debian's ``libtcmalloc-minimal4``, when
     installed) and Intel OpenMP (``libiomp5.so`` from the ``intel-openmp`` wheel torch brings).
 
-    Measured with ``bench/bench_threads.py`` on 2 cores (base model, 16 concurrent): every core 425 tok/s,
-    + Intel OpenMP 539, + tcmalloc 609 (1.43x); one request 34.5 → 63.9 tok/s.
+    Measured with ``bench/bench_threads.py`` on 2 cores (base model, 16 concurrent): 1.43x (425 → 609
+    tok/s) while vLLM's engine core spun on ``sched_yield``; 1.02x (605 → 618) since it naps
+    (``grouped_lora.quiet_wait``).
     """
     found = [path for path in TCMALLOC_PATHS if os.path.isfile(path)][:1]
     iomp = os.path.join(sys.prefix, "lib", "libiomp5.so")
