@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -71,7 +70,13 @@ class ServiceState:
 
     async def _start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
         try:
-            ranker, engine = await self._load(engine_factory, ranker_factory)
+            ranker = await asyncio.to_thread(ranker_factory, self.settings)
+            engine = await asyncio.to_thread(engine_factory, self.settings)
+            try:
+                await engine.verify()
+            except BaseException:
+                await asyncio.to_thread(engine.shutdown)
+                raise
         except Exception as exc:
             logger.exception("start-up failed")
             # /health and 503 bodies show this: no exception text (paths, hosts), the log has the details
@@ -83,34 +88,6 @@ class ServiceState:
         )
         self.status = "ready"
         logger.info("ready", extra={"model": engine.model_name, "auth": self.keys.enabled})
-
-    async def _load(
-        self, engine_factory: EngineFactory, ranker_factory: RankerFactory
-    ) -> tuple[VariantRanker, TextEngine]:
-        """Start the engine, load the ranker while the engine's own processes start, verify the engine.
-
-        vLLM's CPU engine spawns its engine-core process, which spends ~8 s importing torch and vLLM before
-        it spawns the worker (another ~7 s on 2 cores). The ranker (importing sentence-transformers, ~5 s)
-        loads in that window, once the engine's process exists: importing sentence-transformers while
-        this process is still importing vLLM raised ``ImportError`` (two threads importing transformers at
-        once), so the two never import side by side. An engine started beside a failed ranker is stopped.
-        """
-        starting = asyncio.ensure_future(asyncio.to_thread(engine_factory, self.settings))
-        await _engine_process_spawned(starting)
-        try:
-            ranker = await asyncio.to_thread(ranker_factory, self.settings)
-        except BaseException:
-            (started,) = await asyncio.gather(starting, return_exceptions=True)
-            if not isinstance(started, BaseException):
-                await asyncio.to_thread(started.shutdown)
-            raise
-        engine = await starting
-        try:
-            await engine.verify()
-        except BaseException:
-            await asyncio.to_thread(engine.shutdown)
-            raise
-        return ranker, engine
 
     async def wait_ready(self) -> None:
         """Wait for the start-up task (used by tests and the CLI-style callers)."""
@@ -135,11 +112,3 @@ class ServiceState:
             await asyncio.to_thread(self.engine.shutdown)
         self.engine = self.pipeline = None
         self.status = "stopped"
-
-
-async def _engine_process_spawned(starting: asyncio.Future[TextEngine], poll_s: float = 0.05) -> None:
-    """Return once this process has a child process (the engine's) or the engine start has ended."""
-    while not multiprocessing.active_children():
-        done, _ = await asyncio.wait({starting}, timeout=poll_s)
-        if done:
-            return

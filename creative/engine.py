@@ -169,10 +169,12 @@ class VllmEngine:
 
         started = time.perf_counter()
         args = engine_args(settings)
-        # The tokenizer first: once vLLM has spawned its engine core, this process only waits, and the API
-        # loads its ranker meanwhile (api/state.py) without two threads importing transformers at once.
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        except BaseException:
+            engine.shutdown()
+            raise
         elapsed = time.perf_counter() - started
         logger.info(
             "engine ready",

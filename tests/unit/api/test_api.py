@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import ApiSettings
 from creative.settings import Settings
 from tests.fakes import FakeEngine
 from tests.unit.api.support import distinct_copy, fake_app
@@ -118,46 +114,3 @@ def test_failed_engine_start_is_reported() -> None:
         assert response.json()["status"] == "failed"
         error = response.json()["error"]
         assert "FileNotFoundError" in error and "/nowhere" not in error  # no exception text or paths
-
-
-def test_an_engine_started_beside_a_failed_ranker_is_shut_down() -> None:
-    """The ranker loads while the engine starts; when the ranker fails, the started engine is stopped."""
-    engine = FakeEngine(distinct_copy)
-
-    def broken_ranker(settings: Any) -> Any:
-        raise FileNotFoundError("no embedder at /nowhere")
-
-    app = create_app(ApiSettings(), engine_factory=lambda s: engine, ranker_factory=broken_ranker)
-    with TestClient(app) as test_client:
-        test_client.portal.call(app.state.service.wait_ready)  # type: ignore[union-attr]
-        response = test_client.get("/health")
-        assert response.status_code == 503 and response.json()["status"] == "failed"
-    assert not engine.is_healthy()
-
-
-def test_the_ranker_loads_once_the_engine_process_exists_while_the_engine_still_starts() -> None:
-    """Never two threads importing at once: the ranker waits for the engine's child process, then loads
-    while the engine start is still under way (it finishes only after the ranker has loaded)."""
-    ranker_loaded = threading.Event()
-    seen: dict[str, Any] = {}
-
-    def engine_factory(settings: Settings) -> FakeEngine:
-        child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
-        child.start()  # as vLLM spawns its engine core
-        try:
-            seen["engine_waited_for_ranker"] = ranker_loaded.wait(timeout=30)
-        finally:
-            child.terminate()
-            child.join()
-        return FakeEngine(distinct_copy)
-
-    def ranker_factory(settings: Any) -> Any:
-        seen["children_at_ranker_load"] = len(multiprocessing.active_children())
-        ranker_loaded.set()
-        return None
-
-    app = create_app(ApiSettings(), engine_factory=engine_factory, ranker_factory=ranker_factory)
-    with TestClient(app) as test_client:
-        test_client.portal.call(app.state.service.wait_ready)  # type: ignore[union-attr]
-        assert test_client.get("/health").status_code == 200
-    assert seen == {"children_at_ranker_load": 1, "engine_waited_for_ranker": True}
