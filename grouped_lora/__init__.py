@@ -10,9 +10,8 @@ worker really uses the grouped wrapper, because vLLM only logs a plugin that fai
 
 The same plugin carries the project's other fixes to vLLM's CPU engine: seeded requests work under chunked
 prefill (:mod:`grouped_lora.seeded_prefill`), RMSNorm runs on vLLM's compiled CPU kernels
-(:mod:`grouped_lora.cpu_norm`), top-p sampling needs no vocabulary sort (:mod:`grouped_lora.top_p`) and
-the engine core naps instead of spinning while the worker computes (:mod:`grouped_lora.quiet_wait`).
-``ADCREATIVE_CPU_TUNING=stock`` leaves the last three out (side-by-side benchmarks).
+(:mod:`grouped_lora.cpu_norm`) and top-p sampling needs no vocabulary sort (:mod:`grouped_lora.top_p`).
+``ADCREATIVE_CPU_TUNING=stock`` leaves the last two out (side-by-side benchmarks).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ def requested_kernel() -> str:
 
 
 def requested_tuning() -> str:
-    """``on`` (the default: compiled RMSNorm, sort-free top-p, no spinning) or ``stock``."""
+    """``on`` (the default: compiled RMSNorm, sort-free top-p) or ``stock``."""
     tuning = os.environ.get(TUNING_ENV, "on").strip().lower() or "on"
     if tuning not in TUNINGS:
         raise ValueError(f"{TUNING_ENV} must be one of {', '.join(TUNINGS)}, not {tuning!r}")
@@ -55,11 +54,10 @@ def register() -> None:
 
     seeded_prefill.install()
     if requested_tuning() == "on":
-        from grouped_lora import cpu_norm, quiet_wait, top_p
+        from grouped_lora import cpu_norm, top_p
 
         if not cpu_norm.install():
             logger.warning("vLLM's CPU RMSNorm kernels are missing; RMSNorm runs on eager PyTorch")
-        quiet_wait.install()
         top_p.install()
     kernel = requested_kernel()
     if kernel == "stock":
