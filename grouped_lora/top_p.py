@@ -9,9 +9,12 @@ The nucleus of a real model is a handful of tokens, so :func:`apply_top_p` takes
 :data:`CANDIDATES` logits (``topk``, linear in the vocabulary) and the row's log-normalizer
 (``logsumexp``). A token is kept exactly when the probability of the tokens ranked above it is below
 ``p`` (vLLM's rule, first token always kept); when the candidates' total probability reaches ``p`` the
-nucleus lies inside them and every other token is dropped. Rows whose nucleus is wider (a flat
-distribution) and requests with ``top_k`` use vLLM's sort, so the result is vLLM's in every case, up to
-float rounding at the exact boundary.
+nucleus lies inside them and every other token is dropped. Rows whose nucleus is wider try the next,
+larger candidate count (sampling at temperature 1 often gives a few hundred tokens: a profile of 16
+concurrent API requests spent 6.5 % of the engine's time sorting such rows, 1.8 ms a row against
+0.26 ms for ``topk(2048)``); rows wider than the last count (a flat distribution) and requests with
+``top_k`` use vLLM's sort, so the result is vLLM's in every case, up to float rounding at the exact
+boundary.
 """
 
 from __future__ import annotations
@@ -20,16 +23,19 @@ from typing import Any
 
 import torch
 
-CANDIDATES = 64
+CANDIDATES = (64, 2048)
 _INSTALLED = "_adcreative_top_p"
 
 
-def apply_top_p(logits: torch.Tensor, p: torch.Tensor, sort_rows: Any) -> torch.Tensor:
+def apply_top_p(
+    logits: torch.Tensor, p: torch.Tensor, sort_rows: Any, candidates: tuple[int, ...] = CANDIDATES
+) -> torch.Tensor:
     """``logits`` with every token outside each row's top-``p`` nucleus set to -inf (in place).
 
-    ``sort_rows(logits, p)`` filters the rows whose nucleus is wider than the candidates (vLLM's sort).
+    Rows whose nucleus is wider than ``candidates[0]`` tokens try ``candidates[1:]``; ``sort_rows(logits,
+    p)`` filters the rows wider than all of them (vLLM's sort).
     """
-    count = min(CANDIDATES, logits.shape[-1])
+    count = min(candidates[0], logits.shape[-1])
     values, indices = logits.topk(count, dim=-1)  # descending
     probs = (values - torch.logsumexp(logits, dim=-1, keepdim=True)).exp()
     total = probs.cumsum(dim=-1)
@@ -47,7 +53,12 @@ def apply_top_p(logits: torch.Tensor, p: torch.Tensor, sort_rows: Any) -> torch.
         logits.index_copy_(0, rows, filtered)
     wide = (~(inside | unchanged)).nonzero().squeeze(1)
     if len(wide):
-        logits.index_copy_(0, wide, sort_rows(logits[wide], p[wide]))
+        wider = candidates[1:]
+        rows_p = p[wide]
+        narrowed = (
+            apply_top_p(logits[wide], rows_p, sort_rows, wider) if wider else sort_rows(logits[wide], rows_p)
+        )
+        logits.index_copy_(0, wide, narrowed)
     return logits
 
 

@@ -84,6 +84,25 @@ def test_top_p_without_a_sort_keeps_exactly_the_tokens_vllm_keeps(scale: float) 
         assert sorted_rows  # a flat row is wider than the candidates: vLLM's sort decides
 
 
+def test_a_nucleus_wider_than_the_first_candidates_is_found_without_a_sort() -> None:
+    """A row with a few hundred likely tokens (common at temperature 1) takes the second candidate count."""
+    logits = torch.randn(3, 20000, generator=torch.Generator().manual_seed(1)) - 20.0
+    logits[:, :300] += 20.0  # ~300 tokens hold nearly all the mass: wider than 64, inside 2048
+    p = torch.tensor([0.9, 0.95, 0.99])
+    sorted_rows: list[int] = []
+
+    def sort_rows(rows: torch.Tensor, row_p: torch.Tensor) -> torch.Tensor:
+        sorted_rows.append(len(rows))
+        return stock_top_p(rows, row_p)
+
+    got = top_p.apply_top_p(logits.clone(), p, sort_rows)
+    assert torch.equal(got, stock_top_p(logits, p))
+    assert not sorted_rows
+    assert int((~torch.isinf(got)).sum(dim=1).min()) > 64
+    only_first = top_p.apply_top_p(logits.clone(), p, sort_rows, candidates=(64,))
+    assert torch.equal(only_first, got) and sorted_rows == [3]  # without the second count: vLLM's sort
+
+
 def test_top_p_is_installed_only_for_requests_without_top_k() -> None:
     from vllm.v1.sample.ops import topk_topp_sampler
 
