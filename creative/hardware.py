@@ -8,13 +8,11 @@
 * :func:`omp_cpu_binding`: the CPU ids this process may run on, as vLLM's ``VLLM_CPU_OMP_THREADS_BIND``
   wants them. vLLM's ``auto`` reserves a core for its front end; on a 2-core machine that leaves the model
   one OpenMP thread (measured 1.5x slower at 16 concurrent requests than binding both cores).
-* :func:`engine_preloads`: tcmalloc and Intel OpenMP for the engine's processes (vLLM warns without them).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 DTYPES = ("bfloat16", "float16", "float32")
 
@@ -60,26 +58,3 @@ def omp_cpu_binding(cpus: list[int] | None = None) -> str:
         if cpu is not None:
             start = prev = cpu
     return ",".join(ranges)
-
-
-TCMALLOC_PATHS = (
-    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
-    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
-    "/usr/lib64/libtcmalloc_minimal.so.4",
-    "/usr/lib/libtcmalloc_minimal.so.4",
-)
-
-
-def engine_preloads() -> list[str]:
-    """Libraries vLLM's CPU engine runs faster with: tcmalloc (Debian's ``libtcmalloc-minimal4``, when
-    installed) and Intel OpenMP (``libiomp5.so`` from the ``intel-openmp`` wheel torch brings).
-
-    Measured with ``bench/bench_threads.py`` on 2 cores (base model, 16 concurrent): 1.43x (425 → 609
-    tok/s) while vLLM's engine core spun on ``sched_yield``; 1.02x (605 → 618) since it naps
-    (``grouped_lora.quiet_wait``).
-    """
-    found = [path for path in TCMALLOC_PATHS if os.path.isfile(path)][:1]
-    iomp = os.path.join(sys.prefix, "lib", "libiomp5.so")
-    if os.path.isfile(iomp):
-        found.append(iomp)
-    return found
