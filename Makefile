@@ -64,10 +64,11 @@ browser:  ## install Debian's chromium for the browser tests when it is missing
 serve: models  ## start the API on 127.0.0.1:8000
 	$(BIN)/python -m api
 
-lint: install  ## ruff + mypy
+lint: install  ## ruff, mypy and the package layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

@@ -15,9 +15,9 @@ from api.auth import AuthError
 from api.cancellation import ClientDisconnectedError
 from api.limits import OverloadedError
 from api.protocol.templates import ConflictInfo
+from core.errors import CreativeInputError
+from core.schema import ErrorInfo
 from creative.engine import EngineNotReadyError
-from creative.errors import CreativeInputError
-from creative.schema import ErrorInfo
 from prompts.models import StaleLabelError, StaleVersionError, TemplateValidationError
 from prompts.refs import TemplateNotFoundError, TemplateRefError
 from prompts.template import TemplateError

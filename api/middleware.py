@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
 from api.metrics import ServiceMetrics
-from creative.schema import ErrorInfo
+from core.schema import ErrorInfo
 
 access_log = logging.getLogger("api.access")
 

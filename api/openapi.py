@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Match
 
 from api.errors import error_response
-from creative.schema import ErrorInfo
+from core.schema import ErrorInfo
 from creative.settings import Settings
 
 ERROR_BODY = "ErrorResponse"

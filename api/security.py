@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.auth import ApiKeyRecord, KeyRing, read_key_file
 from api.errors import error_body
 from api.settings import ApiSettings
-from creative.schema import ErrorInfo
+from core.schema import ErrorInfo
 
 logger = logging.getLogger(__name__)
 

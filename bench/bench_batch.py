@@ -28,7 +28,8 @@ from typing import Any
 from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, run_settings, write_result
 from serving import free_port
 
-from creative.settings import PROJECT_ROOT, Settings
+from core.paths import PROJECT_ROOT
+from creative.settings import Settings
 
 EXAMPLES = PROJECT_ROOT / "examples" / "rows.jsonl"
 PLACEMENTS = ["google_search", "meta_feed", "push", "email"]

@@ -21,7 +21,8 @@ import httpx
 from common import Figure, engine_dtype, engine_settings, lora_kernel, write_result
 from serving import ApiProcess
 
-from creative.settings import PROJECT_ROOT, Settings
+from core.paths import PROJECT_ROOT
+from creative.settings import Settings
 
 ROWS = PROJECT_ROOT / "examples" / "rows.jsonl"
 MIB = 1 << 20

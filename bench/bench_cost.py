@@ -20,11 +20,12 @@ from typing import Any
 
 from common import Figure, engine_settings, lora_kernel, ratio, run_settings, write_result
 
+from core.paths import PROJECT_ROOT
+from core.schema import CreativeRequest
 from creative.adapters import registry_from_settings
 from creative.engine import VllmEngine
 from creative.pipeline import CreativePipeline
-from creative.schema import CreativeRequest
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from creative.writer import CreativeWriter
 from ranking.rank import Ranker
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from common import Figure, engine_dtype, engine_settings, lora_kernel, write_result
 
-from creative.settings import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT))  # the harness lives with the tests
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from common import Figure, engine_settings, lora_kernel, ratio, write_result
 
+from core.paths import PROJECT_ROOT
 from creative.adapters import registry_from_settings
 from creative.cli import RunSummary, generate_file
 from creative.engine import VllmEngine
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from creative.writer import CreativeWriter
 
 

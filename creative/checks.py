@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import regex
 
-from creative.schema import Product
+from core.schema import Product
 
 _CURRENCY_SYMBOLS = "$€£¥₹₩"
 _CURRENCY_CODES = r"USD|EUR|GBP|JPY|CAD|AUD|CHF|INR|CNY|KRW|SEK|NOK|DKK|BRL|MXN"

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.hardware import omp_cpu_binding, resolve_dtype
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
-from creative.hardware import omp_cpu_binding, resolve_dtype
 from creative.settings import Settings
 
 if TYPE_CHECKING:

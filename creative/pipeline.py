@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from creative.schema import CreativeRequest, CreativeResult, Variant
+from core.schema import CreativeRequest, CreativeResult, Variant
 from creative.writer import CreativeWriter
 
 

@@ -13,10 +13,10 @@ import uuid
 
 from pydantic import BaseModel, Field
 
+from core.placements import Placement, count_chars
+from core.schema import CreativeRequest, Usage
 from creative.checks import ForbiddenWords, ProductFacts
 from creative.engine import Completion
-from creative.placements import Placement, count_chars
-from creative.schema import CreativeRequest, Usage
 from creative.writer import Assessment, CreativeWriter, assess
 from prompts.template import PromptTemplate
 
@@ -133,7 +133,7 @@ async def preview(
 ) -> PreviewResult:
     """Render ``template`` for ``request``, generate ``n`` candidates in one round and measure each field.
 
-    Limits and input errors are the writer's (:class:`~creative.errors.CreativeInputError` naming the
+    Limits and input errors are the writer's (:class:`~core.errors.CreativeInputError` naming the
     field). Nothing is logged: the sample profile and the copy stay out of the logs.
     """
     started = time.perf_counter()

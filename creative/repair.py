@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from creative.placements import Counting, FieldSpec, count_chars
+from core.placements import Counting, FieldSpec, count_chars
 
 _DANGLING_WORDS = frozenset(
     (

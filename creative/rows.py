@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from creative.errors import CreativeInputError, validation_error_info
-from creative.schema import CreativeRequest, CreativeResult, ErrorInfo
+from core.errors import CreativeInputError, validation_error_info
+from core.schema import CreativeRequest, CreativeResult, ErrorInfo
 
 logger = logging.getLogger(__name__)
 

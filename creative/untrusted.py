@@ -15,8 +15,8 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from creative.errors import CreativeInputError
-from creative.schema import CreativeRequest
+from core.errors import CreativeInputError
+from core.schema import CreativeRequest
 
 _REFUSED_CATEGORIES = {"Cc", "Zl", "Zp"}  # C0/C1 controls and DEL; the line and paragraph separators
 

@@ -15,14 +15,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from creative.adapters import Adapter, AdapterRegistry
-from creative.chat import SpecialTokenError
-from creative.checks import ForbiddenWords, ProductFacts
-from creative.engine import Completion, SamplingSpec, TextEngine
-from creative.errors import CreativeInputError
-from creative.placements import Placement, UnknownPlacementError, get_placement
-from creative.repair import field_problems, repair_field
-from creative.schema import (
+from core.errors import CreativeInputError
+from core.placements import Placement, UnknownPlacementError, get_placement
+from core.schema import (
     CreativeRequest,
     CreativeResult,
     GenerationStats,
@@ -31,9 +26,14 @@ from creative.schema import (
     Usage,
     Variant,
 )
+from creative.adapters import Adapter, AdapterRegistry
+from creative.chat import SpecialTokenError
+from creative.checks import ForbiddenWords, ProductFacts
+from creative.context import template_variables
+from creative.engine import Completion, SamplingSpec, TextEngine
+from creative.repair import field_problems, repair_field
 from creative.settings import Settings
 from creative.untrusted import check_control_characters, special_token_error
-from prompts.context import template_variables
 from prompts.refs import TemplateNotFoundError, TemplateSource, check_serves, parse_ref
 from prompts.store import TemplateStore
 from prompts.template import PromptTemplate, TemplateError

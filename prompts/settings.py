@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from creative.settings import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 
 def default_templates_db_url() -> str:

@@ -28,7 +28,7 @@ ALLOWED_VARIABLES: dict[str, str] = {
     "fields": "One line per output field of the placement with its purpose and character limit.",
     "language": "The language to write in, e.g. English.",
 }
-"""The variables a request provides (see :func:`prompts.context.template_variables`); a template may use
+"""The variables a request provides (see :func:`creative.context.template_variables`); a template may use
 only these."""
 
 

@@ -10,7 +10,7 @@ import difflib
 
 from pydantic import ValidationError
 
-from creative.placements import PLACEMENTS
+from core.placements import PLACEMENTS
 from prompts.models import TemplateValidationError, VersionDraft
 from prompts.template import ALLOWED_VARIABLES, PromptTemplate, TemplateError, used_variables
 

@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 from sentence_transformers import SentenceTransformer, util
 
-from creative.hardware import resolve_dtype
+from core.hardware import resolve_dtype
 from ranking.settings import RankingSettings
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import torch
 from pydantic import BaseModel, Field
 from sentence_transformers import util
 
-from creative.schema import CreativeRequest, CreativeResult, Variant
+from core.schema import CreativeRequest, CreativeResult, Variant
 from ranking.texts import profile_text
 
 EmbedFn = Callable[[Sequence[str]], torch.Tensor]

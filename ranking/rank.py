@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from sentence_transformers import util
 
-from creative.schema import CreativeRequest, RankScore, Variant
+from core.schema import CreativeRequest, RankScore, Variant
 from ranking.cache import EmbeddingCache
 from ranking.cross import CrossEncoderScorer, PairScorer
 from ranking.embedder import Embedder, TextEmbedder

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from creative.schema import Product, Profile, Variant
+from core.schema import Product, Profile, Variant
 
 _SPACE = re.compile(r"\s+")
 

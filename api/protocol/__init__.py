@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (the creatives route answers with ``creative.schema``).
+"""Request and response models of the HTTP API (the creatives route answers with ``core.schema``).
 
 ``listings``: placements, health and adapters; ``templates``: the template registry and the preview.
 """

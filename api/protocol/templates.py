@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from creative.schema import MAX_SEED, CreativeRequest, ErrorInfo, Product, Profile
+from core.schema import MAX_SEED, CreativeRequest, ErrorInfo, Product, Profile
 from prompts.models import LabelMove, TemplateContent, TemplateSummary, TemplateVersion, VersionDraft
 from prompts.template import SamplingDefaults
 

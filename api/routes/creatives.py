@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from api.cancellation import ClientDisconnectedError, cancel_on_disconnect
 from api.deps import GenerateKey, PipelineDep, StateDep
-from creative.schema import CreativeRequest, CreativeResult, ErrorInfo
+from core.schema import CreativeRequest, CreativeResult, ErrorInfo
 
 router = APIRouter(prefix="/v1", tags=["creatives"])
 

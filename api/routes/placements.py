@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.protocol import PlacementInfo, PlacementList
-from creative.placements import PLACEMENTS
+from core.placements import PLACEMENTS
 
 router = APIRouter(prefix="/v1", tags=["placements"])
 

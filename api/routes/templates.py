@@ -26,9 +26,9 @@ from api.protocol.templates import (
     VersionList,
     VersionMeta,
 )
-from creative.errors import CreativeInputError
+from core.errors import CreativeInputError
+from core.schema import ErrorInfo
 from creative.preview import PreviewResult, preview
-from creative.schema import ErrorInfo
 from prompts.models import LabelMove, TemplateDiff, TemplateValidationError, VersionDraft
 from prompts.refs import LABEL_PATTERN
 from prompts.registry import TemplateRegistry

@@ -29,9 +29,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from core.placements import PLACEMENTS
+from core.schema import MAX_SEED
 from creative.adapters import AdapterError, AdapterRegistry
-from creative.placements import PLACEMENTS
-from creative.schema import MAX_SEED
 from creative.settings import Settings
 from prompts.refs import TemplateNotFoundError, TemplateSource
 from prompts.template import TemplateError

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 from creative.batch.io import read_records, read_rows
 from creative.rows import parse_row_object
-from creative.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 
 if TYPE_CHECKING:
     import torch

@@ -19,12 +19,12 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from core.errors import CreativeInputError, validation_error_info
+from core.placements import PLACEMENTS
+from core.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 from creative.batch.arms import ResolvedArm
 from creative.engine import EngineNotReadyError
-from creative.errors import CreativeInputError, validation_error_info
-from creative.placements import PLACEMENTS
 from creative.rows import parse_row_object
-from creative.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 from creative.writer import CreativeWriter
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The training data: request-shaped rows with target copy, their validation report, and the split.
 
-A row is a :class:`~creative.schema.CreativeRequest`'s ``profile``, ``product`` and ``placement`` plus
+A row is a :class:`~core.schema.CreativeRequest`'s ``profile``, ``product`` and ``placement`` plus
 ``target`` (the placement's fields) and, optionally, ``voices`` (the same copy in named brand voices).
 Validation checks every target the way the writer checks generated copy: field names, platform limits,
 numbers against the product facts, forbidden words, and duplicates.
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.errors import validation_error_info
+from core.placements import PLACEMENTS, count_chars
+from core.schema import CreativeRequest, Product, Profile
 from creative.checks import ForbiddenWords, ProductFacts
-from creative.errors import validation_error_info
-from creative.placements import PLACEMENTS, count_chars
-from creative.schema import CreativeRequest, Product, Profile
 from creative.settings import DEFAULT_FORBIDDEN_WORDS
 
 SPLITS = ("train", "validation", "test")

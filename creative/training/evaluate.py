@@ -17,14 +17,14 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from core.placements import get_placement
+from core.schema import CreativeRequest, CreativeResult
 from creative.adapters import registry_from_settings
+from creative.context import template_variables
 from creative.engine import VllmEngine
-from creative.placements import get_placement
-from creative.schema import CreativeRequest, CreativeResult
 from creative.settings import Settings
 from creative.training.data import TrainingRow, validate_files
 from creative.writer import CreativeWriter
-from prompts.context import template_variables
 
 HIGHER_IS_BETTER = {
     "valid_first_try_rate": True,

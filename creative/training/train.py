@@ -25,12 +25,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from core.placements import get_placement
 from creative.chat import chat_prompt_ids
+from creative.context import template_variables
 from creative.files import fsync_dir, fsync_files
 from creative.models import model_weights_sha256
-from creative.placements import get_placement
 from creative.training.data import TrainingRow, file_sha256, validate_files
-from prompts.context import template_variables
 from prompts.store import TemplateStore
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("api", "creative", "prompts", "ranking", "bench")
+PACKAGES = ("api", "core", "creative", "grouped_lora", "prompts", "ranking", "bench")
 # this Python's LogRecord attributes, plus those of newer ones (taskName: 3.12) and the two Formatter adds
 RESERVED = frozenset(logging.LogRecord("n", logging.INFO, "p", 1, "m", None, None).__dict__) | {
     "message",
@@ -101,6 +101,6 @@ def test_no_log_call_passes_a_reserved_logrecord_attribute(path: Path) -> None:
 
 
 def test_the_writers_spread_stats_do_not_clash() -> None:
-    from creative.schema import GenerationStats  # spread into the writer's log line with **
+    from core.schema import GenerationStats  # spread into the writer's log line with **
 
     assert not set(GenerationStats.model_fields) & RESERVED

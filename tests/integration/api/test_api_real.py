@@ -10,8 +10,8 @@ import pytest
 
 from api.app import create_app
 from api.settings import ApiSettings
+from core.placements import get_placement
 from creative.engine import VllmEngine
-from creative.placements import get_placement
 from creative.settings import Settings
 from tests.support.borrowed import BorrowedEngine
 

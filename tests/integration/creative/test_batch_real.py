@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from core.paths import PROJECT_ROOT
 from creative.adapters import registry_from_settings
 from creative.batch.report import build_report
 from creative.batch.runner import RunTimes, finish, prepare_job, run_units
 from creative.batch.work import RankBatcher, UnitProcessor
 from creative.engine import VllmEngine
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from creative.writer import CreativeWriter
 from prompts.sources import template_source_from_settings
 

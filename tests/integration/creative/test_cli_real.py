@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from creative.settings import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

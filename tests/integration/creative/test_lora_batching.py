@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from core.paths import PROJECT_ROOT
 from creative.adapters import Adapter, AdapterRegistry, registry_from_settings
 from creative.engine import SamplingSpec, VllmEngine
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from core.placements import PLACEMENTS, count_chars
+from core.schema import CreativeRequest, CreativeResult
 from creative.checks import ForbiddenWords, ProductFacts
 from creative.engine import VllmEngine
-from creative.placements import PLACEMENTS, count_chars
-from creative.schema import CreativeRequest, CreativeResult
 from creative.settings import Settings
 from creative.writer import CreativeWriter
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
+from core.errors import CreativeInputError
+from core.schema import CreativeRequest
 from creative.chat import SpecialTokenError, chat_prompt_ids, check_message_text, markup_token_ids
 from creative.engine import EngineOutput, SamplingSpec
-from creative.errors import CreativeInputError
-from creative.schema import CreativeRequest
 from creative.settings import Settings
 from creative.writer import CreativeWriter
 

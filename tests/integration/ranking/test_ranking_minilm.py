@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from creative.schema import Variant
+from core.schema import Variant
 from ranking.embedder import Embedder
 from ranking.rank import Ranker
 from ranking.settings import RankingSettings, packaged_minilm_path

@@ -13,9 +13,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from core.paths import PROJECT_ROOT
 from creative.adapters import AdapterError, AdapterRegistry, registry_from_settings
 from creative.models import model_weights_sha256
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from tests.unit.creative.test_adapters import BASE, make_adapter, registry
 
 CONFIG, CARD, WEIGHTS = "adapter_config.json", "adapter_card.json", "adapter_model.safetensors"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.schema import Product
 from creative.checks import ForbiddenWords, ProductFacts, find_numbers, parse_number
-from creative.schema import Product
 
 PRODUCT = Product(
     name="TrailRunner X",

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from core.errors import CreativeInputError
+from core.paths import PROJECT_ROOT
+from core.schema import CreativeRequest, CreativeResult
 from creative.cli import generate_file, main
-from creative.errors import CreativeInputError
 from creative.pipeline import CreativePipeline
-from creative.schema import CreativeRequest, CreativeResult
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from creative.writer import CreativeWriter
 from tests.fakes import FakeEngine, json_copy
 

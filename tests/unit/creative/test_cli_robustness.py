@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from core.schema import ErrorInfo
 from creative.cli import generate_file, main
 from creative.rows import parse_row, parse_row_object
-from creative.schema import ErrorInfo
 from creative.settings import Settings
 from creative.writer import CreativeWriter
 from tests.fakes import FakeEngine, json_copy

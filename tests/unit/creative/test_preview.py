@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from creative.errors import CreativeInputError
-from creative.placements import get_placement
+from core.errors import CreativeInputError
+from core.placements import get_placement
+from core.schema import CreativeRequest
 from creative.preview import field_lengths, preview
-from creative.schema import CreativeRequest
 from creative.settings import Settings
 from creative.writer import CreativeWriter
 from prompts.store import TemplateStore

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from creative.placements import FieldSpec, get_placement
+from core.placements import FieldSpec, get_placement
 from creative.repair import field_problems, repair_field
 
 HEADLINE = FieldSpec("headline", 30, 3, "headline")

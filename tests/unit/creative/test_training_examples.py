@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import torch
 
+from core.placements import get_placement
 from creative.chat import chat_prompt_ids
-from creative.placements import get_placement
+from creative.context import template_variables
 from creative.settings import Settings
 from creative.training.data import TrainingRow
 from creative.training.train import (
@@ -22,7 +23,6 @@ from creative.training.train import (
     epoch_batches,
     train,
 )
-from prompts.context import template_variables
 from prompts.store import TemplateStore
 from tests.unit.creative.test_training_data import row
 

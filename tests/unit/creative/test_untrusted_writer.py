@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from core.errors import CreativeInputError
+from core.schema import CreativeRequest
 from creative.cli import generate_file
-from creative.errors import CreativeInputError
-from creative.schema import CreativeRequest
 from creative.settings import Settings
 from creative.untrusted import control_character, special_token_error, untrusted_texts
 from creative.writer import CreativeWriter

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
+from core.errors import CreativeInputError
+from core.schema import CreativeRequest
 from creative.engine import SamplingSpec
-from creative.errors import CreativeInputError
-from creative.schema import CreativeRequest
 from creative.settings import Settings
 from creative.writer import CreativeWriter
 from tests.fakes import FakeEngine, json_copy

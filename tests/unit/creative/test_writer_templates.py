@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from creative.errors import CreativeInputError
-from creative.schema import CreativeRequest
+from core.errors import CreativeInputError
+from core.schema import CreativeRequest
 from creative.settings import Settings
 from creative.writer import CreativeWriter
 from prompts.template import PromptTemplate

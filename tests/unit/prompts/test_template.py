@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from creative.placements import get_placement
-from creative.schema import Product, Profile
-from prompts.context import template_variables
+from core.placements import get_placement
+from core.schema import Product, Profile
+from creative.context import template_variables
 from prompts.refs import TemplateRefError
 from prompts.store import TemplateNotFoundError, TemplateStore
 from prompts.template import PromptTemplate, TemplateError

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from sentence_transformers import util
 
-from creative.schema import CreativeRequest, Variant
+from core.schema import CreativeRequest, Variant
 from ranking.metrics import tokens
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from creative.schema import CreativeResult, GenerationStats, RejectedVariant, TemplateRef, Usage
+from core.schema import CreativeResult, GenerationStats, RejectedVariant, TemplateRef, Usage
 from ranking.metrics import (
     ProfilePair,
     Scorecard,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from creative.schema import Product, Profile
+from core.schema import Product, Profile
 from ranking.texts import dedup_key, product_text, profile_text, variant_text
 from tests.unit.ranking.fakes import make_variants
 

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.paths import PROJECT_ROOT
 from creative.adapters import AdapterRegistry
 from creative.batch.runner import BatchJob, prepare_job
 from creative.batch.work import RankBatcher, UnitProcessor
 from creative.engine import SamplingSpec
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from creative.writer import CreativeWriter
 from prompts.store import TemplateStore
 from tests.fakes import FakeEngine

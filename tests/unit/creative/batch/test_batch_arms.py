@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from core.paths import PROJECT_ROOT
 from creative.adapters import AdapterRegistry
 from creative.batch.arms import ArmsFileError, load_arms, parse_arms, resolve_arms
-from creative.settings import PROJECT_ROOT, Settings
+from creative.settings import Settings
 from prompts.store import TemplateStore
 from tests.unit.creative.batch.support import registry
 

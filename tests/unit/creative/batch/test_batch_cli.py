@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from core.paths import PROJECT_ROOT
 from creative.cli import main
-from creative.settings import PROJECT_ROOT
 from tests.unit.creative.batch.support import write_rows
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from core.schema import CreativeRequest, Variant
 from creative.batch.work import BatchAbortedError, RankBatcher, RankingFailedError, RankItem
-from creative.schema import CreativeRequest, Variant
 from tests.fakes import FakeEngine
 from tests.unit.creative.batch.support import make_job, placement_copy, processor
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from creative.schema import ErrorInfo
+from core.schema import ErrorInfo
 
 
 class CreativeInputError(ValueError):

@@ -5,8 +5,8 @@ Values are untrusted; they are only ever inserted as text by the f-string render
 
 from __future__ import annotations
 
-from creative.placements import Placement
-from creative.schema import Product, Profile
+from core.placements import Placement
+from core.schema import Product, Profile
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -26,7 +26,7 @@ def _format_amount(price: float) -> str:
     return f"{price:.2f}".removesuffix(".00")
 
 
-def profile_text(profile: Profile) -> str:
+def profile_prompt_text(profile: Profile) -> str:
     """The audience as short labelled lines (identifiers are left out)."""
     lines = []
     if profile.interests:
@@ -42,7 +42,7 @@ def profile_text(profile: Profile) -> str:
     return "\n".join(lines) or "General audience"
 
 
-def product_text(product: Product) -> str:
+def product_prompt_text(product: Product) -> str:
     """The product facts as short labelled lines: the only facts the copy may state."""
     lines = [f"Name: {product.name}"]
     if product.brand:
@@ -69,8 +69,8 @@ def fields_text(placement: Placement) -> str:
 def template_variables(profile: Profile, product: Product, placement: Placement) -> dict[str, str]:
     """All variables the shipped templates declare."""
     return {
-        "profile": profile_text(profile),
-        "product": product_text(product),
+        "profile": profile_prompt_text(profile),
+        "product": product_prompt_text(product),
         "fields": fields_text(placement),
         "language": LANGUAGE_NAMES.get(profile.language.split("-")[0], profile.language),
     }

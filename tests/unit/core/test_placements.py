@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from creative.placements import PLACEMENTS, UnknownPlacementError, count_chars, get_placement
+from core.placements import PLACEMENTS, UnknownPlacementError, count_chars, get_placement
 
 
 @pytest.mark.parametrize(

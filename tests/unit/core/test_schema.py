@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from creative.errors import validation_error_info
-from creative.schema import CreativeRequest
+from core.errors import validation_error_info
+from core.schema import CreativeRequest
 
 
 def test_issue_example_is_valid(sample_request: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from creative.placements import PLACEMENTS
+from core.placements import PLACEMENTS
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160)]

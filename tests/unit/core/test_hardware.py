@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from creative.hardware import omp_cpu_binding, resolve_dtype
+from core.hardware import omp_cpu_binding, resolve_dtype
 
 
 def test_binding_lists_every_usable_cpu_as_ranges() -> None:
