@@ -180,6 +180,16 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class Sampling(BaseModel):
+    """The sampling a request ran with: its own values, else its template version's defaults, else the
+    settings (``creative.sampling.effective_sampling``)."""
+
+    n: int = Field(description="Candidates written.")
+    k: int = Field(description="Variants kept after ranking.")
+    temperature: float
+    top_p: float
+
+
 class TemplateRef(BaseModel):
     """Which template version produced the prompt, and how the request reached it."""
 
@@ -215,5 +225,6 @@ class CreativeResult(BaseModel):
     rejected: list[RejectedVariant]
     stats: GenerationStats
     usage: Usage
+    sampling: Sampling
     timings: dict[str, float]
     ranked: bool = False

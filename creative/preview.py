@@ -15,9 +15,8 @@ from pydantic import BaseModel, Field
 
 from core.placements import Placement, count_chars
 from core.schema import CreativeRequest, Usage
-from creative.checks import ForbiddenWords, ProductFacts
 from creative.engine import Completion
-from creative.writer import Assessment, CreativeWriter, assess
+from creative.writer import Assessment, CreativeWriter
 from prompts.template import PromptTemplate
 
 
@@ -141,18 +140,14 @@ async def preview(
     resolved = writer.resolve(request, template)
     messages = writer.messages(resolved)
     prompt_ids = writer.prompt_ids(resolved)
-    spec = writer.sampling_spec(resolved, resolved.n, resolved.seed)
-    output = await writer.engine.generate(prompt_ids, spec, request_id)
-    facts = ProductFacts.from_product(request.product)
-    forbidden = ForbiddenWords.combine(writer.settings.forbidden_words, request.forbidden_words)
+    batch = await writer.run_round(resolved, prompt_ids, resolved.n, resolved.seed, request_id)
     placement = resolved.placement
     variants = []
-    for index, completion in enumerate(output.completions):
-        verdict = assess(completion.text, placement, facts, forbidden)
+    for index, (completion, verdict) in enumerate(batch.candidates):
         if verdict.fields is None:  # not the expected JSON object: still show what lengths it has
             verdict = Assessment(_raw_fields(completion.text) or None, verdict.repairs, verdict.reasons)
         variants.append(_variant(index, completion, verdict, placement))
-    completion_tokens = sum(c.output_tokens for c in output.completions)
+    completion_tokens = sum(completion.output_tokens for completion, _ in batch.candidates)
     return PreviewResult(
         template=PreviewTemplate(
             name=template.name,
@@ -168,9 +163,9 @@ async def preview(
         variants=variants,
         valid=sum(v.valid for v in variants),
         usage=Usage(
-            prompt_tokens=output.prompt_tokens,
+            prompt_tokens=batch.prompt_tokens,
             completion_tokens=completion_tokens,
-            total_tokens=output.prompt_tokens + completion_tokens,
+            total_tokens=batch.prompt_tokens + completion_tokens,
         ),
         timings={"generate_s": round(time.perf_counter() - started, 4)},
     )

@@ -22,6 +22,7 @@ from core.schema import (
     CreativeResult,
     GenerationStats,
     RejectedVariant,
+    Sampling,
     TemplateRef,
     Usage,
     Variant,
@@ -32,6 +33,7 @@ from creative.checks import ForbiddenWords, ProductFacts
 from creative.context import template_variables
 from creative.engine import Completion, SamplingSpec, TextEngine
 from creative.repair import field_problems, repair_field
+from creative.sampling import check_sampling, effective_sampling
 from creative.settings import Settings
 from creative.untrusted import check_control_characters, special_token_error
 from prompts.refs import TemplateNotFoundError, TemplateSource, check_serves, parse_ref
@@ -89,23 +91,40 @@ class ResolvedRequest:
     request: CreativeRequest
     placement: Placement
     template: PromptTemplate
-    n: int
-    k: int
+    sampling: Sampling
     seed: int | None
-    temperature: float
-    top_p: float
     adapter: Adapter | None
     label: str | None = None
     """The label the template was resolved through (``production`` by default); None for ``name@N`` or an
     explicit template."""
 
+    @property
+    def n(self) -> int:
+        """Candidates to write."""
+        return self.sampling.n
 
-def _first(*values: float | None) -> float:
-    """The first value that is set (the last one always is)."""
-    for value in values:
-        if value is not None:
-            return value
-    raise ValueError("no value set")
+    @property
+    def k(self) -> int:
+        """Variants to keep after ranking."""
+        return self.sampling.k
+
+    @property
+    def temperature(self) -> float:
+        """Sampling temperature (0: greedy)."""
+        return self.sampling.temperature
+
+    @property
+    def top_p(self) -> float:
+        """Nucleus sampling mass."""
+        return self.sampling.top_p
+
+
+@dataclass
+class Round:
+    """One round's candidates, each with its verdict."""
+
+    prompt_tokens: int
+    candidates: list[tuple[Completion, Assessment]]
 
 
 class CreativeWriter:
@@ -144,43 +163,27 @@ class CreativeWriter:
         ``template`` reference. Sampling comes from the request, else the template version's
         ``sampling`` defaults (capped by the limits), else the settings.
         """
-        s = self.settings
         try:
             placement = get_placement(request.placement)
         except UnknownPlacementError as exc:
             raise CreativeInputError(str(exc.args[0]), param="placement", code="unknown_placement") from None
         template, label = self._template(placement, request.template, template)
-        defaults = template.sampling
-        n = request.n if request.n is not None else min(defaults.n or s.default_n, s.max_n)
-        k = request.k if request.k is not None else min(defaults.k or s.default_k, s.max_k, n)
-        if n > s.max_n:
-            raise CreativeInputError(
-                f"n={n} exceeds the limit of {s.max_n}", param="n", code="limit_exceeded"
-            )
-        if k > s.max_k:
-            raise CreativeInputError(
-                f"k={k} exceeds the limit of {s.max_k}", param="k", code="limit_exceeded"
-            )
-        if k > n:
-            raise CreativeInputError(f"k={k} cannot exceed n={n}", param="k", code="invalid_value")
-        temperature = _first(request.temperature, defaults.temperature, s.default_temperature)
-        if temperature == 0 and n > 1:
-            raise CreativeInputError(
-                f"temperature 0 is greedy decoding: every candidate would be the same, so n must be 1, "
-                f"not {n}; raise the temperature for several candidates",
-                param="n" if request.n is not None else "temperature",
-                code="invalid_value",
-            )
+        sampling = effective_sampling(
+            template.sampling,
+            self.settings,
+            n=request.n,
+            k=request.k,
+            temperature=request.temperature,
+            top_p=request.top_p,
+        )
+        check_sampling(sampling, self.settings, n_requested=request.n is not None)
         adapter = self.adapters.resolve(request.adapter)
         return ResolvedRequest(
             request=request,
             placement=placement,
             template=template,
-            n=n,
-            k=k,
+            sampling=sampling,
             seed=request.seed,
-            temperature=temperature,
-            top_p=_first(request.top_p, defaults.top_p, s.default_top_p),
             adapter=adapter,
             label=label,
         )
@@ -227,6 +230,20 @@ class CreativeWriter:
             adapter=resolved.adapter,
         )
 
+    async def run_round(
+        self, resolved: ResolvedRequest, prompt_ids: list[int], n: int, seed: int | None, request_id: str
+    ) -> Round:
+        """Generate ``n`` candidates of ``resolved`` and assess each (parse, repair, check)."""
+        output = await self.engine.generate(prompt_ids, self.sampling_spec(resolved, n, seed), request_id)
+        request = resolved.request
+        facts = ProductFacts.from_product(request.product)
+        forbidden = ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words)
+        candidates = [
+            (completion, assess(completion.text, resolved.placement, facts, forbidden))
+            for completion in output.completions
+        ]
+        return Round(output.prompt_tokens, candidates)
+
     async def write(
         self,
         request: CreativeRequest,
@@ -243,9 +260,6 @@ class CreativeWriter:
         # Resolving may read the template registry (a database): keep it off the event loop.
         resolved = await asyncio.to_thread(self.resolve, request, template)
         prompt_ids = self.prompt_ids(resolved)
-        facts = ProductFacts.from_product(request.product)
-        forbidden = ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words)
-
         variants: list[Variant] = []
         rejected: list[RejectedVariant] = []
         prompt_tokens = completion_tokens = 0
@@ -258,12 +272,10 @@ class CreativeWriter:
                 break
             rounds += 1
             seed = None if resolved.seed is None else resolved.seed + attempt * resolved.n
-            spec = self.sampling_spec(resolved, missing, seed)
-            output = await self.engine.generate(prompt_ids, spec, f"{request_id}-{attempt}")
-            prompt_tokens += output.prompt_tokens
-            for completion in output.completions:
+            batch = await self.run_round(resolved, prompt_ids, missing, seed, f"{request_id}-{attempt}")
+            prompt_tokens += batch.prompt_tokens
+            for completion, verdict in batch.candidates:
                 completion_tokens += completion.output_tokens
-                verdict = assess(completion.text, resolved.placement, facts, forbidden)
                 if verdict.ok and verdict.fields is not None:
                     variants.append(self._variant(len(variants), completion, verdict, attempt))
                 else:
@@ -301,6 +313,7 @@ class CreativeWriter:
                 completion_tokens=completion_tokens,
                 total_tokens=prompt_tokens + completion_tokens,
             ),
+            sampling=resolved.sampling,
             timings={"generate_s": round(time.perf_counter() - started, 4)},
         )
 

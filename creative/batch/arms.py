@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from core.placements import PLACEMENTS
 from core.schema import MAX_SEED
 from creative.adapters import AdapterError, AdapterRegistry
+from creative.sampling import effective_sampling, greedy_conflict
 from creative.settings import Settings
 from prompts.refs import TemplateNotFoundError, TemplateSource
 from prompts.template import TemplateError
@@ -80,10 +81,10 @@ def cross_field_problems(raw: object) -> list[str]:
     problems = []
     if isinstance(n, int) and isinstance(k, int) and k > n:
         problems.append(f"k: k={k} cannot exceed n={n}")
-    if isinstance(temperature, int | float) and temperature == 0 and isinstance(n, int) and n > 1:
-        problems.append(
-            f"n: temperature 0 is greedy decoding (every candidate the same): n must be 1, not {n}"
-        )
+    if isinstance(temperature, int | float) and isinstance(n, int):
+        conflict = greedy_conflict(temperature, n)
+        if conflict is not None:
+            problems.append(f"n: {conflict}")
     return problems
 
 
@@ -231,15 +232,11 @@ def _greedy_problems(
         return []  # checked with the arm's own fields
     problems = []
     for ref in sorted({ref for ref in pinned.values() if ref is not None}):
-        defaults = templates.resolve(ref).sampling
-        temperature = next(
-            t for t in (arm.temperature, defaults.temperature, settings.default_temperature) if t is not None
-        )
-        n = min(defaults.n or settings.default_n, settings.max_n)
-        if temperature == 0 and n > 1:
+        sampling = effective_sampling(templates.resolve(ref).sampling, settings, temperature=arm.temperature)
+        if greedy_conflict(sampling.temperature, sampling.n) is not None:
             problems.append(
                 f"arm {arm.name!r}: n: temperature 0 is greedy decoding, so every row needs n: 1, but {ref} "
-                f"would write n={n}; set n: 1 in the arm"
+                f"would write n={sampling.n}; set n: 1 in the arm"
             )
     return problems
 

@@ -24,6 +24,7 @@ from core.placements import PLACEMENTS
 from core.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 from creative.batch.arms import ResolvedArm
 from creative.engine import EngineNotReadyError
+from creative.pipeline import CreativePipeline
 from creative.rows import parse_row_object
 from creative.writer import CreativeWriter
 
@@ -91,13 +92,7 @@ def build_request(data: dict[str, Any], arm: ResolvedArm) -> CreativeRequest | E
         request = CreativeRequest.model_validate({**data, **overrides})
     except ValidationError as exc:
         return validation_error_info(exc)
-    if request.temperature == 0 and request.n is not None and request.n > 1:
-        return ErrorInfo(
-            message=f"temperature 0 (greedy) writes one distinct candidate; n must be 1, not {request.n}",
-            param="n",
-            code="invalid_value",
-        )
-    return request
+    return request  # the writer checks the sampling rules (greedy decoding needs n = 1) like the API's
 
 
 @dataclass
@@ -199,32 +194,31 @@ def error_record(
 
 
 def result_record(
-    row: int,
-    arm: ResolvedArm,
-    request: CreativeRequest,
-    result: CreativeResult,
-    temperature: float,
-    top_p: float,
+    row: int, arm: ResolvedArm, request: CreativeRequest, result: CreativeResult
 ) -> dict[str, Any]:
     """The record of a row × arm with copy: ranked variants with scores and flags, rejected candidates,
-    stats and token usage. No wall-clock timings, so equal runs give equal records."""
+    stats, token usage and the sampling the writer used. No wall-clock timings, so equal runs give equal
+    records."""
     body = result.model_dump(mode="json", exclude={"timings", "template"})
     template = _template_info(f"{result.template.name}@{result.template.version}")
     return {
         **_context(row, arm, {"placement": request.placement, "seed": request.seed}),
         **body,
         "template": template,
-        "sampling": {"n": result.stats.requested, "k": result.k, "temperature": temperature, "top_p": top_p},
     }
 
 
 @dataclass
 class UnitProcessor:
-    """Turns (row, text, arm) into a record with a writer and an optional rank batcher."""
+    """Turns (row, text, arm) into a record through the pipeline: the writer, and the rank batcher as its
+    ranker (optional)."""
 
     writer: CreativeWriter
     batcher: RankBatcher | None = None
-    generate_seconds: float = field(default=0.0)
+    pipeline: CreativePipeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pipeline = CreativePipeline(self.writer, self.batcher)
 
     async def process(self, row: int, text: str, arm: ResolvedArm) -> dict[str, Any]:
         """One record; raises only :class:`BatchAbortedError` (the engine died) or on cancellation."""
@@ -235,12 +229,7 @@ class UnitProcessor:
         if isinstance(request, ErrorInfo):
             return error_record(row, arm, request, data)
         try:
-            started = time.perf_counter()
-            result = await self.writer.write(request, f"batch-r{row}-{arm.name}")
-            self.generate_seconds += time.perf_counter() - started
-            if self.batcher is not None:
-                ranked = await self.batcher.rank(request, result.variants, result.k)
-                result = result.model_copy(update={"variants": ranked, "ranked": True})
+            result = await self.pipeline.run(request, f"batch-r{row}-{arm.name}")
         except CreativeInputError as exc:
             return error_record(row, arm, exc.info, data)
         except (EngineNotReadyError, RankingFailedError) as exc:
@@ -253,6 +242,4 @@ class UnitProcessor:
                 message=f"generation failed: {type(exc).__name__}", type="server_error", code="internal"
             )
             return error_record(row, arm, info, data)
-        # What the writer actually used: the arm's value, else the template version's default, else settings.
-        used = await asyncio.to_thread(self.writer.resolve, request)
-        return result_record(row, arm, request, result, used.temperature, used.top_p)
+        return result_record(row, arm, request, result)

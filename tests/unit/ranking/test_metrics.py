@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from core.schema import CreativeResult, GenerationStats, RejectedVariant, TemplateRef, Usage
+from core.schema import CreativeResult, GenerationStats, RejectedVariant, Sampling, TemplateRef, Usage
 from ranking.metrics import (
     ProfilePair,
     Scorecard,
@@ -47,6 +47,7 @@ def result(
             rounds=1,
         ),
         usage=Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2),
+        sampling=Sampling(n=len(texts), k=len(texts), temperature=0.8, top_p=0.95),
         timings={},
     )
 
