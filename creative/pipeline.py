@@ -1,9 +1,9 @@
 """The one composition of the flow: write candidates, then (optionally) rank them down to ``k``.
 
-The API, the CLI, the preview's writer and the batch runner all go through :class:`CreativePipeline`, so
-the flow exists once. The ranker is anything with ``rank(request, variants, k)``: a plain one (the MiniLM
-ranker) runs in a worker thread, a coroutine one (the batch's rank batcher, which groups many requests'
-candidates per call) is awaited. ``creative``'s core never imports ``ranking``.
+The API (generation and the template editor's preview), the CLI and the batch runner all go through
+:class:`CreativePipeline`, so the flow exists once. The ranker is anything with ``rank(request, variants,
+k)``: a plain one (the MiniLM ranker) runs in a worker thread, a coroutine one (the batch's rank batcher,
+which groups many requests' candidates per call) is awaited. ``creative``'s core never imports ``ranking``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from collections.abc import Awaitable
 from typing import Protocol, cast
 
 from core.schema import CreativeRequest, CreativeResult, Variant
+from creative.preview import PreviewResult, preview
 from creative.writer import CreativeWriter
+from prompts.template import PromptTemplate
 
 
 class VariantRanker(Protocol):
@@ -55,6 +57,18 @@ class CreativePipeline:
         ranked = await self._rank(self.ranker, request, result.variants, result.k)
         timings = {**result.timings, "rank_s": round(time.perf_counter() - started, 4)}
         return result.model_copy(update={"variants": ranked, "ranked": True, "timings": timings})
+
+    async def preview(
+        self,
+        template: PromptTemplate,
+        request: CreativeRequest,
+        *,
+        draft: bool = False,
+        request_id: str | None = None,
+    ) -> PreviewResult:
+        """One round of ``template`` (saved or a draft) on ``request``: every candidate with its field
+        lengths, no regeneration and no ranking (the template editor's preview)."""
+        return await preview(self.writer, template, request, draft=draft, request_id=request_id)
 
     @staticmethod
     async def _rank(

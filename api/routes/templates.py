@@ -28,7 +28,7 @@ from api.protocol.templates import (
 )
 from core.errors import CreativeInputError
 from core.schema import ErrorInfo
-from creative.preview import PreviewResult, preview
+from creative.preview import PreviewResult
 from prompts.models import LabelMove, TemplateDiff, TemplateValidationError, VersionDraft
 from prompts.refs import LABEL_PATTERN
 from prompts.registry import TemplateRegistry
@@ -208,7 +208,7 @@ async def preview_template(
     async with state.admission.slot():
         try:
             return await cancel_on_disconnect(
-                request, preview(pipeline.writer, template, sample, draft=draft, request_id=request_id)
+                request, pipeline.preview(template, sample, draft=draft, request_id=request_id)
             )
         except ClientDisconnectedError:
             state.metrics.cancelled.inc()
