@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
@@ -102,8 +101,3 @@ class KeyRing:
         if scope not in record.scopes:
             raise AuthError(403, f"this API key lacks the `{scope}` scope", "insufficient_scope")
         return record
-
-
-def records_json(records: Iterable[ApiKeyRecord]) -> str:
-    """Records as the JSON list ``ADCREATIVE_API_KEYS`` and key files take."""
-    return json.dumps([r.model_dump(mode="json") for r in records])

@@ -8,7 +8,6 @@ use a fake engine while integration tests run the real one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -355,8 +354,3 @@ def check_lora_wrappers(answers: list[list[str]]) -> None:
 
 def _already_shut_down(timeout: float | None = None) -> None:
     """Stand-in for a shut-down engine's ``shutdown``."""
-
-
-async def start_engine(settings: Settings) -> VllmEngine:
-    """Start :class:`VllmEngine` without blocking the event loop."""
-    return await asyncio.to_thread(VllmEngine.start, settings)

@@ -11,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from prompts.template import PromptTemplate, SamplingDefaults, TemplateError, TemplateName, VariableName
 
-LabelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,31}$")]
-
 CONTENT_FIELDS = ("description", "placements", "variables", "system", "user", "sampling")
 
 

@@ -22,22 +22,6 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 PARQUET_CHUNK_ROWS = 512
 
-# Parquet output: a few columns to filter on, plus the whole record as JSON (variants differ by placement,
-# so a nested schema would change from chunk to chunk).
-PARQUET_COLUMNS = (
-    "row",
-    "arm",
-    "placement",
-    "template",
-    "adapter",
-    "seed",
-    "error_code",
-    "variants",
-    "top_score",
-    "completion_tokens",
-    "record",
-)
-
 
 class InputFormatError(ValueError):
     """The file's extension names no supported format."""
@@ -124,6 +108,8 @@ def _parquet_values(record: dict[str, Any], text: str) -> dict[str, Any]:
 
 
 def _parquet_schema() -> Any:
+    """Parquet output: a few columns to filter on, plus the whole record as JSON (variants differ by
+    placement, so a nested schema would change from chunk to chunk)."""
     import pyarrow as pa
 
     return pa.schema(
