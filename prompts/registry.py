@@ -8,21 +8,17 @@ writers wait (busy timeout) instead of failing on a stale read snapshot.
 
 The registry is a :class:`~prompts.refs.TemplateSource`: ``name`` resolves through the ``production``
 label, ``name:staging`` through that label, ``name@3`` to version 3. Versions never change, so their
-renderable templates are cached for good; label targets are cached for ``label_ttl_s`` seconds (another
-worker may move a label; this process's own moves take effect at once), so the request path does not
-query the database on every request.
+renderable templates are cached for good; label targets for ``label_ttl_s`` seconds (``label_cache``).
+Diffs: :mod:`prompts.diff`; importing the shipped files: :mod:`prompts.importer`.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from types import EllipsisType
 
@@ -32,9 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from prompts.db import LabelEventRow, LabelRow, TemplateRow, VersionRow, make_engine, utcnow
+from prompts.diff import diff_versions
+from prompts.label_cache import LabelCache
 from prompts.migrate import upgrade
 from prompts.models import (
-    CONTENT_FIELDS,
     LabelMove,
     StaleLabelError,
     StaleVersionError,
@@ -47,13 +44,10 @@ from prompts.models import (
     content_of,
 )
 from prompts.refs import DEFAULT_LABEL, LABEL_PATTERN, TemplateNotFoundError, check_serves, parse_ref
-from prompts.store import TEMPLATES_DIR, load_template_file
 from prompts.template import PromptTemplate, SamplingDefaults
 from prompts.validation import validate_draft
 
 logger = logging.getLogger(__name__)
-
-IMPORT_AUTHOR = "shipped-files"
 
 
 class TemplateRegistry:
@@ -64,9 +58,8 @@ class TemplateRegistry:
         self.label_ttl_s = label_ttl_s
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._cache: dict[tuple[str, int], PromptTemplate] = {}
-        self._label_cache: dict[tuple[str, str], tuple[int, float]] = {}
-        self._label_moves = 0  # bumped by every move here: a read that raced a move is not cached
         self._cache_lock = threading.Lock()
+        self._labels = LabelCache(label_ttl_s)
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True, label_ttl_s: float = 2.0) -> TemplateRegistry:
@@ -189,35 +182,7 @@ class TemplateRegistry:
 
     def diff(self, name: str, from_version: int, to_version: int) -> TemplateDiff:
         """Field-by-field unified diffs from one version to another."""
-        old, new = self.get_version(name, from_version), self.get_version(name, to_version)
-        old_text, new_text = _as_text(old), _as_text(new)
-        fields = {}
-        for field in CONTENT_FIELDS:
-            if old_text[field] != new_text[field]:
-                fields[field] = "".join(
-                    difflib.unified_diff(
-                        old_text[field].splitlines(keepends=True),
-                        new_text[field].splitlines(keepends=True),
-                        f"{old.ref} {field}",
-                        f"{new.ref} {field}",
-                    )
-                )
-        whole = "".join(
-            difflib.unified_diff(
-                _whole(old_text).splitlines(keepends=True),
-                _whole(new_text).splitlines(keepends=True),
-                old.ref,
-                new.ref,
-            )
-        )
-        return TemplateDiff(
-            name=name,
-            from_version=from_version,
-            to_version=to_version,
-            changed=list(fields),
-            fields=fields,
-            unified=whole,
-        )
+        return diff_versions(self.get_version(name, from_version), self.get_version(name, to_version))
 
     # Writing ---------------------------------------------------------------------------------------
 
@@ -260,7 +225,7 @@ class TemplateRegistry:
                     )
                 )
         except IntegrityError:  # a concurrent first save of the same new template won
-            raise _stale(name, base, self._latest(name)) from None
+            raise _stale(name, base, self.latest_version(name)) from None
         logger.info("template version saved", extra={"template": f"{name}@{base + 1}", "author": author})
         return self.get_version(name, base + 1)
 
@@ -321,47 +286,11 @@ class TemplateRegistry:
                     moved_at=now,
                 )
             )
-        with self._cache_lock:
-            self._label_cache.pop((name, label), None)
-            self._label_moves += 1
+        self._labels.moved((name, label))
         logger.info("label moved", extra={"template": name, "label": label, "to": version, "from": previous})
         return LabelMove(
             name=name, label=label, version=version, previous_version=previous, author=author, moved_at=now
         )
-
-    def import_directory(self, directory: Path = TEMPLATES_DIR) -> list[str]:
-        """Import the shipped ``*.toml`` templates as versions; returns the refs created (idempotent).
-
-        A file whose content is already some version of its template is skipped. A template imported for
-        the first time gets its ``production`` label; later imports never move a label a person set.
-        """
-        created = []
-        for path in sorted(directory.glob("*.toml")):
-            shipped = load_template_file(path)
-            digest = content_hash(content_of(shipped))
-            for _ in range(5):  # another process may be importing at the same time
-                latest = self._latest(shipped.name)
-                if self._has_content(shipped.name, digest):
-                    break
-                draft = VersionDraft(
-                    base_version=latest,
-                    message=f"imported from {path.name} (shipped version {shipped.version})",
-                    **content_of(shipped),
-                )
-                try:
-                    saved = self.create_version(shipped.name, draft, IMPORT_AUTHOR)
-                except StaleVersionError:
-                    continue
-                created.append(saved.ref)
-                if saved.version == 1:
-                    with suppress(StaleLabelError):
-                        self.move_label(
-                            shipped.name, DEFAULT_LABEL, 1, author=IMPORT_AUTHOR, expected_version=None
-                        )
-                break
-        if created:
-            logger.info("imported shipped templates", extra={"templates": created})
-        return created
 
     # Helpers ---------------------------------------------------------------------------------------
 
@@ -387,11 +316,13 @@ class TemplateRegistry:
             known = session.scalars(select(TemplateRow.name).order_by(TemplateRow.name)).all()
         return TemplateNotFoundError(f"unknown template {name!r}; known: {list(known)}")
 
-    def _latest(self, name: str) -> int | None:
+    def latest_version(self, name: str) -> int | None:
+        """The newest version number of ``name`` (None: no such template)."""
         with self._sessions() as session:
             return session.scalar(select(TemplateRow.latest_version).where(TemplateRow.name == name))
 
-    def _has_content(self, name: str, digest: str) -> bool:
+    def has_content(self, name: str, digest: str) -> bool:
+        """True when some version of ``name`` has the content hash ``digest``."""
         with self._sessions() as session:
             return bool(
                 session.scalar(
@@ -404,19 +335,7 @@ class TemplateRegistry:
 
     def _cached_label_target(self, name: str, label: str | None) -> int:
         key = (name, label or DEFAULT_LABEL)
-        now = time.monotonic()
-        with self._cache_lock:
-            hit = self._label_cache.get(key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        with self._cache_lock:
-            moves_before = self._label_moves
-        version = self._label_target(*key)
-        if self.label_ttl_s > 0:
-            with self._cache_lock:
-                if self._label_moves == moves_before:
-                    self._label_cache[key] = (version, now + self.label_ttl_s)
-        return version
+        return self._labels.target(key, lambda: self._label_target(*key))
 
     def _label_target(self, name: str, label: str | None) -> int:
         label = label or DEFAULT_LABEL
@@ -479,15 +398,3 @@ def _check_label(label: str) -> None:
             "label",
             "invalid_label",
         )
-
-
-def _as_text(version: TemplateVersion) -> dict[str, str]:
-    content = content_of(version)
-    return {
-        field: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        for field, value in content.items()
-    }
-
-
-def _whole(text: dict[str, str]) -> str:
-    return "".join(f"[{field}]\n{text[field]}\n\n" for field in CONTENT_FIELDS)

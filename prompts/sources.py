@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from prompts.importer import import_directory
 from prompts.registry import TemplateRegistry
 from prompts.settings import RegistrySettings
 
@@ -15,5 +16,5 @@ def template_source_from_settings(settings: RegistrySettings | None = None) -> T
     settings = settings or RegistrySettings()
     registry = TemplateRegistry.from_url(settings.templates_db_url, label_ttl_s=settings.label_cache_seconds)
     if settings.import_shipped_templates:
-        registry.import_directory()
+        import_directory(registry)
     return registry

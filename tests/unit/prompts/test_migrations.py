@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from prompts.db import Base, make_engine
+from prompts.importer import import_directory
 from prompts.migrate import current_revision, downgrade, head_revision, upgrade
 from prompts.models import content_hash, content_of
 from prompts.registry import TemplateRegistry
@@ -36,7 +37,7 @@ def test_upgrade_from_an_empty_database_matches_the_models(database_url: str) ->
     engine.dispose()
     assert schema_drift(database_url) == []
     registry = TemplateRegistry.from_url(database_url)  # migrating again is a no-op
-    assert len(registry.import_directory()) == 4
+    assert len(import_directory(registry)) == 4
     registry.close()
 
 
@@ -89,7 +90,7 @@ def test_upgrade_from_the_previous_revision_keeps_and_backfills_data(database_ur
         ("production", None, 2, "ana")
     ]
     # Backfilled hashes equal the registry's: version 1 is the shipped push file, so it is not re-imported.
-    assert "push@3" not in registry.import_directory()
+    assert "push@3" not in import_directory(registry)
     assert registry.get_template("push").latest_version == 2
     assert content_hash(content) == content_hash(content_of(registry.get_version("push", 1)))
     registry.close()
@@ -105,7 +106,7 @@ def count_rows(url: str, table: str) -> int:
 
 def test_downgrade_keeps_the_data_and_upgrading_again_restores_the_schema(database_url: str) -> None:
     registry = TemplateRegistry.from_url(database_url)
-    registry.import_directory()
+    import_directory(registry)
     registry.close()
     downgrade(database_url, "0001")
     assert current_revision(database_url) == "0001"
@@ -117,7 +118,7 @@ def test_downgrade_keeps_the_data_and_upgrading_again_restores_the_schema(databa
     upgrade(database_url)
     registry = TemplateRegistry.from_url(database_url)
     assert registry.resolve("push").ref == "push@1"
-    assert registry.import_directory() == []  # the backfilled hashes match the shipped files again
+    assert import_directory(registry) == []  # the backfilled hashes match the shipped files again
     registry.close()
     downgrade(database_url, "0001")
     downgrade(database_url, "base")

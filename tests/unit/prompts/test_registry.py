@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from prompts.importer import IMPORT_AUTHOR, import_directory
 from prompts.models import StaleLabelError, StaleVersionError, TemplateValidationError, VersionDraft
 from prompts.refs import TemplateNotFoundError
-from prompts.registry import IMPORT_AUTHOR, TemplateRegistry
+from prompts.registry import TemplateRegistry
 from prompts.store import TEMPLATES_DIR
 
 
 @pytest.fixture
 def registry(database_url: str) -> Iterator[TemplateRegistry]:
     registry = TemplateRegistry.from_url(database_url)
-    registry.import_directory()
+    import_directory(registry)
     yield registry
     registry.close()
 
@@ -36,7 +37,7 @@ def edit(registry: TemplateRegistry, ref: str, message: str = "edit", **changes:
 def test_shipped_templates_are_imported_once_with_a_production_label(registry: TemplateRegistry) -> None:
     names = [t.name for t in registry.list_templates()]
     assert names == ["email", "google_search", "meta_feed", "push"]
-    assert registry.import_directory() == []  # idempotent
+    assert import_directory(registry) == []  # idempotent
     summary = registry.get_template("google_search")
     assert summary.latest_version == 1 and summary.labels == {"production": 1}
     version = registry.get_version("google_search", 1)
@@ -189,8 +190,8 @@ def test_a_changed_shipped_file_adds_a_version_but_never_moves_production(
     (tmp_path / "push.toml").write_text(
         shipped.replace("version = 1", "version = 2").replace("Answer:", "JSON:")
     )
-    assert registry.import_directory(tmp_path) == ["push@2"]
-    assert registry.import_directory(tmp_path) == []
+    assert import_directory(registry, tmp_path) == ["push@2"]
+    assert import_directory(registry, tmp_path) == []
     assert registry.resolve("push").version == 1
 
 
@@ -198,7 +199,7 @@ def test_another_workers_label_move_is_seen_within_the_label_ttl(
     registry: TemplateRegistry, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("prompts.registry.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("prompts.label_cache.time.monotonic", lambda: clock[0])
     worker = TemplateRegistry.from_url(database_url, label_ttl_s=5.0)
     assert worker.resolve("push").version == 1
     registry.create_version("push", edit(registry, "push", user="{product}! {profile}"), "ana")

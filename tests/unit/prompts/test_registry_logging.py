@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from prompts.importer import import_directory
 from prompts.registry import TemplateRegistry
 
 
 def test_first_import_logs_at_info_level(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     registry = TemplateRegistry.from_url(f"sqlite:///{tmp_path / 'empty.db'}")
     try:
-        with caplog.at_level(logging.INFO, logger="prompts.registry"):
-            created = registry.import_directory()
+        with caplog.at_level(logging.INFO, logger="prompts.importer"):
+            created = import_directory(registry)
     finally:
         registry.close()
     assert "google_search@1" in created
