@@ -45,7 +45,8 @@ def _split(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from creative.settings import Settings
-    from creative.training.train import TrainConfig, TrainingCheckpointError, TrainingDataError, train
+    from creative.training.checkpoint import TrainingCheckpointError
+    from creative.training.train import TrainConfig, TrainingDataError, train
 
     config = TrainConfig(
         data=args.data,

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,14 @@ from tqdm import tqdm
 from core.placements import get_placement
 from creative.chat import chat_prompt_ids
 from creative.context import template_variables
-from creative.files import fsync_dir, fsync_files
 from creative.models import model_weights_sha256
+from creative.training.checkpoint import (
+    CHECKPOINT,
+    TRAINER_STATE,
+    TrainState,
+    load_trainer_state,
+    save_trainer_checkpoint,
+)
 from creative.training.data import TrainingRow, file_sha256, validate_files
 from prompts.store import TemplateStore
 
@@ -37,17 +42,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CARD = "adapter_card.json"
-CHECKPOINT = "checkpoint"
-TRAINER_STATE = "trainer_state.pt"
 IGNORE = -100
 
 
 class TrainingDataError(ValueError):
     """The training or validation data failed validation; the message is the report."""
-
-
-class TrainingCheckpointError(ValueError):
-    """The checkpoint cannot be resumed from (the message says why and what to do)."""
 
 
 @dataclass
@@ -81,16 +80,6 @@ class Example:
     input_ids: list[int]
     labels: list[int]
     group: str = ""
-
-
-@dataclass
-class TrainState:
-    """Where training is: resumable from the checkpoint that stores it."""
-
-    epoch: int = 0
-    step_in_epoch: int = 0
-    global_step: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def completion_text(copy: dict[str, str]) -> str:
@@ -229,47 +218,9 @@ def halve_adapter_weights(folder: Path) -> None:
     save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, str(path), {"format": "pt"})
 
 
-def save_trainer_checkpoint(
-    checkpoint: Path, model: Any, state: TrainState, optimizer: Any, scheduler: Any
-) -> None:
-    """The adapter and the trainer state (tensors and plain data only, loadable with ``weights_only``),
-    written to a staging folder, fsynced, then renamed over ``checkpoint``."""
-    staging = checkpoint.with_name(checkpoint.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(str(staging))
-    trainer_state = {
-        "state": asdict(state),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    torch.save(trainer_state, staging / TRAINER_STATE)
-    fsync_files(staging)
-    shutil.rmtree(checkpoint, ignore_errors=True)
-    staging.rename(checkpoint)
-    fsync_dir(checkpoint.parent)
-
-
-def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
-    """Progress, optimizer, scheduler and RNG state saved with a checkpoint, unpickled with
-    ``weights_only=True``: tensors and plain containers load, any other object is refused, never run."""
-    path = checkpoint / TRAINER_STATE
-    try:
-        saved = torch.load(path, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise TrainingCheckpointError(
-            f"{path} holds more than tensors and plain data; refusing to load it "
-            f"({str(exc).splitlines()[0]}). Delete {checkpoint} to train from the start."
-        ) from None
-    if not isinstance(saved, dict) or not {"state", "optimizer", "scheduler", "torch_rng"} <= saved.keys():
-        raise TrainingCheckpointError(f"{path} is not a trainer state; delete {checkpoint} to start over")
-    return saved
-
-
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train a LoRA adapter into ``config.out``; return its card."""
-    from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
+    from transformers import AutoTokenizer
 
     rows = _load_rows(config.data, "training")
     validation_rows = _load_rows(config.validation, "validation") if config.validation else []
@@ -286,45 +237,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     if not examples:
         raise TrainingDataError(f"no training rows have copy in voice {config.voice!r}")
 
-    base = AutoModelForCausalLM.from_pretrained(str(config.model_path), dtype=torch.float32)
-    base.to(device)  # type: ignore[arg-type]
-    checkpoint = config.out / CHECKPOINT
-    state = TrainState()
-    if resume and (checkpoint / TRAINER_STATE).is_file():
-        saved = load_trainer_state(checkpoint)  # before anything else is read from the folder
-        model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
-        state = TrainState(**saved["state"])
-        logger.info("resuming", extra={"epoch": state.epoch, "step": state.global_step})
-    else:
-        lora = LoraConfig(
-            r=config.rank,
-            lora_alpha=config.alpha,
-            lora_dropout=config.dropout,
-            target_modules=list(config.target_modules),
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(base, lora)
-        saved = None
-    model.train()
-
+    model, state, saved = _load_model(config, device, resume)
     steps_per_epoch = len(epoch_batches(examples, config.batch_size, config.seed, 0))
-    total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    scheduler = get_cosine_schedule_with_warmup(
-        optimizer, max(1, int(total_steps * config.warmup_ratio)), total_steps
-    )
-    if saved is not None:
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["torch_rng"])
-
-    def save_checkpoint() -> None:
-        save_trainer_checkpoint(checkpoint, model, state, optimizer, scheduler)
-
+    optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs, saved)
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     bar = tqdm(
-        total=total_steps, initial=state.global_step, unit="step", disable=not progress, dynamic_ncols=True
+        total=steps_per_epoch * config.epochs,
+        initial=state.global_step,
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
     )
     while state.epoch < config.epochs:
         batches = epoch_batches(examples, config.batch_size, config.seed, state.epoch)
@@ -341,7 +264,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             bar.update(1)
             bar.set_postfix(epoch=state.epoch + 1, loss=f"{loss.item():.3f}", refresh=False)
             if config.save_steps and state.global_step % config.save_steps == 0:
-                save_checkpoint()
+                save_trainer_checkpoint(config.out / CHECKPOINT, model, state, optimizer, scheduler)
         metrics = {"epoch": state.epoch + 1, "train_loss": round(running / max(done, 1), 4)}
         if held_out:
             metrics["validation_loss"] = round(
@@ -350,41 +273,89 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         state.history.append(metrics)
         bar.write(json.dumps(metrics))
         state.epoch, state.step_in_epoch = state.epoch + 1, 0
-        save_checkpoint()
+        save_trainer_checkpoint(config.out / CHECKPOINT, model, state, optimizer, scheduler)
     bar.close()
 
     model.save_pretrained(str(config.out))
     (config.out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; ours is the card
     halve_adapter_weights(config.out)
-    card = {
+    card = _card(config, len(examples), len(held_out), {"bf16_autocast": bf16, "device": device}, state)
+    card["train_seconds_this_run"] = round(time.perf_counter() - started, 1)
+    (config.out / CARD).write_text(json.dumps(card, indent=2, default=str) + "\n")
+    shutil.rmtree(config.out / CHECKPOINT, ignore_errors=True)
+    return card
+
+
+def _load_model(
+    config: TrainConfig, device: str, resume: bool
+) -> tuple[Any, TrainState, dict[str, Any] | None]:
+    """The PEFT model (fresh, or from the checkpoint when resuming), its train state and the saved
+    trainer state (None for a fresh run)."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(config.model_path), dtype=torch.float32)
+    base.to(device)  # type: ignore[arg-type]
+    checkpoint = config.out / CHECKPOINT
+    if resume and (checkpoint / TRAINER_STATE).is_file():
+        saved = load_trainer_state(checkpoint)  # before anything else is read from the folder
+        model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
+        state = TrainState(**saved["state"])
+        logger.info("resuming", extra={"epoch": state.epoch, "step": state.global_step})
+    else:
+        lora = LoraConfig(
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=list(config.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        model, state, saved = get_peft_model(base, lora), TrainState(), None
+    model.train()
+    return model, state, saved
+
+
+def _optimizer(
+    model: Any, config: TrainConfig, total_steps: int, saved: dict[str, Any] | None
+) -> tuple[Any, Any]:
+    """AdamW over the trainable weights and a cosine schedule with warm-up, restored when resuming."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    scheduler = get_cosine_schedule_with_warmup(
+        optimizer, max(1, int(total_steps * config.warmup_ratio)), total_steps
+    )
+    if saved is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+    return optimizer, scheduler
+
+
+def _card(
+    config: TrainConfig, examples: int, held_out: int, runtime: dict[str, Any], state: TrainState
+) -> dict[str, Any]:
+    """The adapter card: base model and its hash, data files and hashes, hyperparameters, metrics."""
+    validation = None
+    if config.validation:
+        validation = {
+            "file": str(config.validation),
+            "sha256": file_sha256(config.validation),
+            "examples": held_out,
+        }
+    return {
         "name": config.out.name,
         "base_model": config.model_path.name,
         "base_model_sha256": model_weights_sha256(config.model_path),
         "voice": config.voice or "house",
-        "data": {
-            "train": str(config.data),
-            "train_sha256": file_sha256(config.data),
-            "examples": len(examples),
-        },
-        "validation": (
-            {
-                "file": str(config.validation),
-                "sha256": file_sha256(config.validation),
-                "examples": len(held_out),
-            }
-            if config.validation
-            else None
-        ),
+        "data": {"train": str(config.data), "train_sha256": file_sha256(config.data), "examples": examples},
+        "validation": validation,
         "hyperparameters": {
             k: (list(v) if isinstance(v, tuple) else v)
             for k, v in asdict(config).items()
             if k not in {"data", "validation", "out", "model_path"}
         }
-        | {"bf16_autocast": bf16, "device": device},
+        | runtime,
         "metrics": state.history,
-        "train_seconds_this_run": round(time.perf_counter() - started, 1),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    (config.out / CARD).write_text(json.dumps(card, indent=2, default=str) + "\n")
-    shutil.rmtree(checkpoint, ignore_errors=True)
-    return card

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from creative.settings import Settings
-from creative.training.train import TrainConfig, TrainingCheckpointError, train
+from creative.training.checkpoint import TrainingCheckpointError
+from creative.training.train import TrainConfig, train
 from tests.unit.creative.test_training_examples import rows
 
 
