@@ -17,6 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from core.errors import ServiceError
+
 Scope = Literal["generate", "templates:write", "adapters:write"]
 SCOPES: tuple[Scope, ...] = ("generate", "templates:write", "adapters:write")
 KEY_PREFIX = "adc_"
@@ -33,12 +35,17 @@ class ApiKeyRecord(BaseModel):
     revoked: bool = False
 
 
-class AuthError(Exception):
+class AuthError(ServiceError):
     """A request without a usable key (401) or without the scope it needs (403)."""
 
     def __init__(self, status: int, message: str, code: str):
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        super().__init__(message, code=code)
+        self.status = status
+        self.error_type = "authentication_error" if status == 401 else "permission_error"
+
+    def headers(self) -> dict[str, str]:
+        """401 names the scheme the client should use."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
 
 
 def hash_key(key: str) -> str:

@@ -12,11 +12,19 @@ from typing import TypeVar
 
 from fastapi import Request
 
+from core.errors import ServiceError
+
 T = TypeVar("T")
 
 
-class ClientDisconnectedError(Exception):
-    """The client went away before the answer was ready; its work was cancelled."""
+class ClientDisconnectedError(ServiceError):
+    """The client went away before the answer was ready; its work was cancelled (nginx's 499)."""
+
+    status = 499
+    code = "client_disconnected"
+
+    def __init__(self, message: str = "client disconnected; generation cancelled"):
+        super().__init__(message)
 
 
 async def _wait_for_disconnect(request: Request) -> None:

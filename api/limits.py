@@ -10,13 +10,23 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from core.errors import ServiceError
 
-class OverloadedError(Exception):
-    """Every generation slot and queue place is taken; retry after ``retry_after`` seconds."""
+
+class OverloadedError(ServiceError):
+    """Every generation slot and queue place is taken (429); retry after ``retry_after`` seconds."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    code = "overloaded"
 
     def __init__(self, retry_after: int):
         super().__init__("the service is at its concurrency limit; retry later")
         self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """When to retry."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Admission:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.errors import ServiceError
 from core.hardware import omp_cpu_binding, resolve_dtype
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
@@ -61,8 +62,16 @@ class EngineOutput:
     completions: list[Completion]
 
 
-class EngineNotReadyError(RuntimeError):
-    """The engine is starting, stopped or dead."""
+class EngineNotReadyError(ServiceError, RuntimeError):
+    """The engine is starting, stopped or dead (503; retry in a few seconds)."""
+
+    status = 503
+    error_type = "service_unavailable"
+    code = "engine_not_ready"
+
+    def headers(self) -> dict[str, str]:
+        """When to retry."""
+        return {"Retry-After": "5"}
 
 
 class TextEngine(Protocol):

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from core.errors import ServiceError
 from prompts.template import PromptTemplate, SamplingDefaults, TemplateError, TemplateName, VariableName
 
 CONTENT_FIELDS = ("description", "placements", "variables", "system", "user", "sampling")
@@ -126,29 +127,40 @@ class TemplateDiff(BaseModel):
     unified: str = Field(description="One unified diff of the whole versions.")
 
 
-class StaleVersionError(Exception):
+class ConflictError(ServiceError):
+    """409: the template or label changed meanwhile; ``current`` is where it is now."""
+
+    status = 409
+    error_type = "conflict"
+
+    def __init__(self, message: str, current: int | None):
+        super().__init__(message)
+        self.current = current
+
+    def body(self) -> dict[str, Any]:
+        """The error object with ``current_version``: where to reload from."""
+        return {**super().body(), "current_version": self.current}
+
+
+class StaleVersionError(ConflictError):
     """A save started from a version that is no longer the newest (someone saved meanwhile)."""
 
-    def __init__(self, message: str, current: int | None):
-        super().__init__(message)
-        self.current = current
+    code = "stale_version"
+    param = "base_version"
 
 
-class StaleLabelError(Exception):
+class StaleLabelError(ConflictError):
     """A label was moved meanwhile: it no longer points where the caller expected."""
 
-    def __init__(self, message: str, current: int | None):
-        super().__init__(message)
-        self.current = current
+    code = "stale_label"
+    param = "expected_version"
 
 
 class TemplateValidationError(TemplateError):
-    """A draft cannot become a version; ``param`` names the field at fault."""
+    """A draft cannot become a version (422); ``param`` names the field at fault."""
 
     def __init__(self, message: str, param: str, code: str = "invalid_template"):
-        super().__init__(message)
-        self.param = param
-        self.code = code
+        super().__init__(message, param=param, code=code)
 
 
 def content_of(source: Any) -> dict[str, Any]:

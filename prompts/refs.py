@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.errors import ServiceError
 from prompts.template import PromptTemplate, TemplateError
 
 DEFAULT_LABEL = "production"
@@ -21,12 +22,20 @@ _REF = re.compile(
 )
 
 
-class TemplateNotFoundError(LookupError):
-    """No template, version or label matches the reference."""
+class TemplateNotFoundError(ServiceError, LookupError):
+    """No template, version or label matches the reference (404)."""
+
+    status = 404
+    error_type = "not_found_error"
+    code = "template_not_found"
+    param = "template"
 
 
 class TemplateRefError(TemplateError):
-    """The reference itself is malformed."""
+    """The reference itself is malformed (400)."""
+
+    status = 400
+    code = "invalid_template_ref"
 
 
 @dataclass(frozen=True)

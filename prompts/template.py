@@ -18,6 +18,8 @@ from typing import Annotated
 from langchain_core.prompts import PromptTemplate as LangchainPromptTemplate
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from core.errors import ServiceError
+
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
 VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,40}$")]
 
@@ -32,8 +34,12 @@ ALLOWED_VARIABLES: dict[str, str] = {
 only these."""
 
 
-class TemplateError(ValueError):
-    """A template is malformed, or was rendered with the wrong variables."""
+class TemplateError(ServiceError, ValueError):
+    """A template is malformed, or was rendered with the wrong variables (422: the template is at fault)."""
+
+    status = 422
+    code = "template_error"
+    param = "template"
 
 
 class SamplingDefaults(BaseModel):

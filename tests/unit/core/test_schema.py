@@ -21,7 +21,7 @@ def test_issue_example_is_valid(sample_request: dict[str, Any]) -> None:
         (lambda r: r["profile"].update(nickname="x"), "profile.nickname", "unknown_field"),
         (lambda r: r["product"].pop("name"), "product.name", "missing_field"),
         (lambda r: r["profile"].update(interests=["x"] * 21), "profile.interests", "invalid_value"),
-        (lambda r: r["profile"].update(interests=["x" * 121]), "profile.interests[0]", "invalid_value"),
+        (lambda r: r["profile"].update(interests=["x" * 121]), "profile.interests.0", "invalid_value"),
         (lambda r: r.update(n=0), "n", "invalid_value"),
         (lambda r: r.update(seed=-1), "seed", "invalid_value"),
         (lambda r: r["product"].update(currency="dollars"), "product.currency", "invalid_value"),
