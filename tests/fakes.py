@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from creative.chat import SpecialTokenError
 from creative.engine import Completion, EngineOutput, SamplingSpec
@@ -79,3 +82,13 @@ class FakeEngine:
 
     def shutdown(self) -> None:
         self.healthy = False
+
+
+def forbid_engine_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any attempt to start the real engine fail the test (input checks must refuse first)."""
+    from creative.engine import VllmEngine
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the engine must not start")
+
+    monkeypatch.setattr(VllmEngine, "start", refuse)

@@ -14,7 +14,7 @@ import socket
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -151,7 +151,7 @@ async def test_edit_preview_save_promote_and_roll_back_in_a_browser(
     ):
         browser = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page(viewport=VIEWPORT)
+            page = await browser.new_page(viewport=cast(Any, VIEWPORT))
             page_errors: list[str] = []
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
             await page.goto(f"{server}/ui/templates")

@@ -42,7 +42,7 @@ def build_tiny_cross_encoder(
     vocab.write_text("\n".join([*SPECIAL, *VOCAB, ".", ",", ":", ";", "(", ")"]) + "\n")
     tokenizer = BertTokenizer(vocab=str(vocab))  # transformers 5: `vocab` (older: `vocab_file`)
     torch.manual_seed(0)
-    config = BertConfig(
+    config = BertConfig(  # type: ignore[call-arg]
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
         num_hidden_layers=1,

@@ -44,7 +44,11 @@ async def test_runtime_registration_needs_the_scope_and_an_allowed_folder(tmp_pa
     allowed, elsewhere = tmp_path / "allowed", tmp_path / "elsewhere"
     make_adapter(allowed / "new-voice", base=served_base())
     make_adapter(elsewhere / "sneaky", base=served_base())
-    settings = {"adapters_dir": tmp_path / "none", "adapter_roots": [allowed], "api_keys": [ADMIN, CLIENT]}
+    settings: dict[str, Any] = {
+        "adapters_dir": tmp_path / "none",
+        "adapter_roots": [allowed],
+        "api_keys": [ADMIN, CLIENT],
+    }
     async with serving(**settings) as served:
         client = served.client
 
@@ -71,7 +75,7 @@ async def test_a_malformed_adapter_is_a_400_naming_the_field_and_the_listing_kee
     make_adapter(allowed / "good", base=served_base())
     for i, (breaks, _, _) in enumerate(MALFORMED.values()):
         breaks(make_adapter(allowed / f"bad{i:02d}", base=served_base()))
-    settings = {"adapters_dir": allowed, "default_adapter": None, "api_keys": [ADMIN, CLIENT]}
+    settings: dict[str, Any] = {"adapters_dir": allowed, "default_adapter": None, "api_keys": [ADMIN, CLIENT]}
     async with serving(**settings) as served:  # the start-up scan skips every bad folder
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         answers = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -84,7 +85,7 @@ async def test_a_client_that_disconnects_cancels_its_generation(sample_request: 
         body = json.dumps(sample_request).encode()
         messages = [{"type": "http.request", "body": body, "more_body": False}]
         disconnect = asyncio.Event()
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
             if messages:
@@ -92,7 +93,7 @@ async def test_a_client_that_disconnects_cancels_its_generation(sample_request: 
             await disconnect.wait()
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         scope = {

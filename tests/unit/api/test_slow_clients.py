@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -36,7 +37,7 @@ def _scope(path: str = "/v1/creatives") -> dict[str, Any]:
 
 async def test_a_body_that_trickles_in_too_slowly_is_answered_408() -> None:
     app = fake_app(lambda s: FakeEngine(distinct_copy), body_read_timeout_s=0.3)
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     chunks = [{"type": "http.request", "body": b'{"profile": ', "more_body": True}]
 
     async def receive() -> dict[str, Any]:
@@ -45,7 +46,7 @@ async def test_a_body_that_trickles_in_too_slowly_is_answered_408() -> None:
         await asyncio.Event().wait()  # the client never sends the rest (and never leaves)
         raise AssertionError("unreachable")
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await asyncio.wait_for(app(_scope(), receive, send), timeout=10)

@@ -37,7 +37,11 @@ def edit_json(name: str, change: Callable[[Any], Any]) -> Callable[[Path], None]
 
 def write(name: str, text: str | bytes) -> Callable[[Path], None]:
     data = text.encode() if isinstance(text, str) else text
-    return lambda folder: (folder / name).write_bytes(data)
+
+    def apply(folder: Path) -> None:
+        (folder / name).write_bytes(data)
+
+    return apply
 
 
 def symlinked(name: str) -> Callable[[Path], None]:

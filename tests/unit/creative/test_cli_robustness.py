@@ -14,7 +14,7 @@ from creative.cli import generate_file, main
 from creative.rows import parse_row, parse_row_object
 from creative.settings import Settings
 from creative.writer import CreativeWriter
-from tests.fakes import FakeEngine, json_copy
+from tests.fakes import FakeEngine, forbid_engine_start, json_copy
 
 GOOD = json_copy(headline="Trail shoes that stay dry", description="Peak TrailRunner X keeps feet dry.")
 DEEP = "[" * 1000 + "]" * 1000
@@ -52,15 +52,6 @@ async def test_deep_and_undecodable_rows_become_error_records_and_the_run_goes_o
     assert summary.rows == 5 and summary.errors == 3
 
 
-def _no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from creative.engine import VllmEngine
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the engine must not start")
-
-    monkeypatch.setattr(VllmEngine, "start", refuse)
-
-
 @pytest.mark.parametrize("how", ["same path", "relative path", "symlink", "hardlink"])
 def test_generate_refuses_an_output_that_is_its_input(
     tmp_path: Path,
@@ -69,7 +60,7 @@ def test_generate_refuses_an_output_that_is_its_input(
     capsys: pytest.CaptureFixture[str],
     how: str,
 ) -> None:
-    _no_engine(monkeypatch)
+    forbid_engine_start(monkeypatch)
     source = tmp_path / "rows.jsonl"
     source.write_text(json.dumps(sample_request) + "\n")
     before = source.read_bytes()

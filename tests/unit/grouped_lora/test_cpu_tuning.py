@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -21,7 +23,9 @@ def test_compiled_rms_norm_matches_vllm_reference(dtype: torch.dtype, rows: int)
     x = torch.randn(rows, 576, dtype=dtype)
     residual = torch.randn(rows, 576, dtype=dtype)
     weight = torch.randn(576, dtype=dtype)
-    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 8e-2}
+    tolerance: dict[str, Any] = (
+        {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 8e-2}
+    )
 
     expected = ir.ops.rms_norm.impls["native"].impl_fn(x, weight, 1e-5)
     torch.testing.assert_close(cpu_norm.rms_norm(x, weight, 1e-5), expected, **tolerance)
@@ -43,7 +47,7 @@ def test_installed_provider_comes_first_on_the_cpu_and_refuses_what_the_kernels_
         pytest.skip("CPU platform only")
     assert cpu_norm.install()
     assert cpu_norm.install()  # idempotent
-    priority = current_platform.get_default_ir_op_priority(None)
+    priority = current_platform.get_default_ir_op_priority(None)  # type: ignore[arg-type]
     assert priority.rms_norm[0] == cpu_norm.PROVIDER
     assert priority.fused_add_rms_norm[0] == cpu_norm.PROVIDER
     impl = ir.ops.rms_norm.impls[cpu_norm.PROVIDER]

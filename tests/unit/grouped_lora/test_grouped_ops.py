@@ -7,6 +7,8 @@ packed slices (qkv: 3, gate_up: 2) and rows without an adapter (slot -1).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from vllm.lora.layers.utils import LoRAMapping
@@ -33,7 +35,7 @@ def make_weights(slices: list[int], dtype: torch.dtype, seed: int) -> tuple[tupl
 
 
 def wrapper(cls: type, slots: list[int]) -> PunicaWrapperCPU:
-    ids = [LORA_IDS[s] if s >= 0 else 0 for s in slots]
+    ids = tuple(LORA_IDS[s] or 0 if s >= 0 else 0 for s in slots)
     punica = cls(256, 64, "cpu")
     punica.update_metadata(LoRAMapping(ids, ids, is_prefill=True), LORA_IDS, MAX_LORAS + 1, 1000)
     return punica
@@ -89,7 +91,9 @@ def test_grouped_linear_matches_vllm_stock_ops(slots: list[int], dtype: torch.dt
     y_grouped = y_stock.clone()
     wrapper(PunicaWrapperCPU, slots).add_lora_linear(y_stock, x, a, b, 1.0, slices)
     wrapper(GroupedPunicaWrapperCPU, slots).add_lora_linear(y_grouped, x, a, b, 1.0, slices)
-    tolerance = {"rtol": 1e-5, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 0.25}
+    tolerance: dict[str, Any] = (
+        {"rtol": 1e-5, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 0.25}
+    )
     torch.testing.assert_close(y_grouped.float(), y_stock.float(), **tolerance)
 
 
@@ -161,8 +165,10 @@ def test_a_slot_refilled_with_another_adapter_uses_the_new_weights() -> None:
     punica.add_lora_linear(torch.zeros(3, 64), x, a, b, 1.0, (32, 16, 16))  # fills the cache
     for stacked in (*a, *b):  # another adapter arrives in slot 0 (vLLM copies it in place)
         stacked[0].normal_()
-    ids = [21, 21, LORA_IDS[1]]
-    punica.update_metadata(LoRAMapping(ids, ids, is_prefill=True), [21, *LORA_IDS[1:]], MAX_LORAS + 1, 1000)
+    ids = [21, 21, LORA_IDS[1] or 0]
+    punica.update_metadata(
+        LoRAMapping(tuple(ids), tuple(ids), is_prefill=True), [21, *LORA_IDS[1:]], MAX_LORAS + 1, 1000
+    )
     y = torch.zeros(3, 64)
     punica.add_lora_linear(y, x, a, b, 1.0, (32, 16, 16))
     torch.testing.assert_close(
@@ -183,7 +189,7 @@ def test_both_matmul_paths_match_the_math(onednn: bool, monkeypatch: pytest.Monk
     x = torch.randn(len(slots), HIDDEN)
     y = torch.randn(len(slots), sum(slices))
     expected = reference(y, x, a, b, 1.0, slots)
-    punica = wrapper(GroupedPunicaWrapperCPU, slots)
+    punica: Any = wrapper(GroupedPunicaWrapperCPU, slots)
     punica.add_lora_linear(y, x, a, b, 1.0, tuple(slices))
     assert all((w.a_handle is not None) == onednn for w in punica._fused.values())
     torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-4)

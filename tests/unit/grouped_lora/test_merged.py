@@ -35,9 +35,11 @@ def lora_layer(seed: int) -> SimpleNamespace:
 
 
 def wrapper(slots: list[int], lora_ids: list[int | None] = LORA_IDS) -> GroupedPunicaWrapperCPU:
-    ids = [lora_ids[s] if s >= 0 else 0 for s in slots]
+    ids = [lora_ids[s] or 0 if s >= 0 else 0 for s in slots]
     punica = GroupedPunicaWrapperCPU(256, 64, "cpu")
-    punica.update_metadata(LoRAMapping(ids, ids, is_prefill=True), lora_ids, MAX_LORAS + 1, 1000)
+    punica.update_metadata(
+        LoRAMapping(tuple(ids), tuple(ids), is_prefill=True), lora_ids, MAX_LORAS + 1, 1000
+    )
     return punica
 
 
@@ -89,7 +91,9 @@ def test_a_slot_refilled_with_another_adapter_is_merged_again() -> None:
     for stacked in (*layer.lora_a_stacked, *layer.lora_b_stacked):
         stacked[0].normal_()  # vLLM copies the new adapter into slot 0 in place, under a new id
     ids = [21, 21, 21]
-    punica.update_metadata(LoRAMapping(ids, ids, is_prefill=True), [21, *LORA_IDS[1:]], MAX_LORAS + 1, 1000)
+    punica.update_metadata(
+        LoRAMapping(tuple(ids), tuple(ids), is_prefill=True), [21, *LORA_IDS[1:]], MAX_LORAS + 1, 1000
+    )
     out = punica.merged_linear(layer, x, None)
     assert out is not None
     torch.testing.assert_close(out.double(), base_plus_lora(layer, x, 0), rtol=1e-4, atol=1e-3)
@@ -100,7 +104,7 @@ def test_only_the_most_recent_adapters_keep_merged_weights() -> None:
     layer = lora_layer(seed=5)
     punica = wrapper([0])
     for slot in range(MAX_LORAS):
-        ids = [LORA_IDS[slot]]
+        ids = (LORA_IDS[slot] or 0,)
         punica.update_metadata(LoRAMapping(ids, ids, is_prefill=True), LORA_IDS, MAX_LORAS + 1, 1000)
         punica.merged_linear(layer, torch.randn(1, HIDDEN), None)
     assert list(punica._merged) == [(slot, LORA_IDS[slot]) for slot in range(MAX_LORAS)][-MAX_MERGED:]
@@ -112,7 +116,12 @@ def test_merge_rounds_once_to_the_weight_dtype(monkeypatch: pytest.MonkeyPatch) 
 
     seen: list[torch.Tensor] = []
     monkeypatch.setattr(ops, "_supports_onednn", True, raising=False)
-    monkeypatch.setattr(ops, "create_onednn_mm", lambda w_t, cache: seen.append(w_t.t()) or "handle")
+
+    def create_onednn_mm(w_t: torch.Tensor, cache: object) -> str:
+        seen.append(w_t.t())
+        return "handle"
+
+    monkeypatch.setattr(ops, "create_onednn_mm", create_onednn_mm)
     monkeypatch.setattr(grouped_ops, "_onednn_available", lambda: False)  # fused weights in float32
     layer = lora_layer(seed=6)
     weight = getattr(layer.base_layer, BASE_WEIGHT).to(torch.bfloat16)

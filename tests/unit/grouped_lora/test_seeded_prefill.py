@@ -61,7 +61,7 @@ def test_a_discarded_draw_leaves_the_generator_where_it_was() -> None:
 
 
 def test_patching_twice_wraps_once() -> None:
-    runner_class = make_runner_class()
+    runner_class: Any = make_runner_class()
     patch_model_runner(runner_class)
     sample = runner_class._sample
     patch_model_runner(runner_class)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -121,7 +122,7 @@ def test_a_misspelt_variable_is_named_with_a_suggestion(registry: TemplateRegist
     ],
 )
 def test_invalid_drafts_name_the_field(
-    registry: TemplateRegistry, changes: dict[str, object], param: str, code: str
+    registry: TemplateRegistry, changes: dict[str, Any], param: str, code: str
 ) -> None:
     with pytest.raises(TemplateValidationError) as caught:
         registry.create_version("google_search", edit(registry, "google_search", **changes), "ana")

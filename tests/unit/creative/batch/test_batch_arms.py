@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from prompts.store import TemplateStore
 from tests.unit.creative.batch.support import registry
 
 
-def resolve(text: str, **settings: object) -> list:
+def resolve(text: str, **settings: Any) -> list:
     return resolve_arms(parse_arms(text), TemplateStore.from_directory(), registry(), Settings(**settings))
 
 

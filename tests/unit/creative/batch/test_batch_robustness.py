@@ -18,7 +18,7 @@ from creative.batch.work import UnitProcessor
 from creative.cli import main
 from creative.settings import Settings
 from prompts.store import TemplateStore
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, forbid_engine_start
 from tests.unit.creative.batch.support import (
     ARMS_YAML,
     make_job,
@@ -57,15 +57,6 @@ async def test_deep_and_undecodable_rows_are_error_records_and_the_batch_goes_on
     assert raw_job(tmp_path, [good, DEEP, b"[" * 100_000, bad_utf8, good]).complete  # and a rerun is a no-op
 
 
-def _no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from creative.engine import VllmEngine
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the engine must not start")
-
-    monkeypatch.setattr(VllmEngine, "start", refuse)
-
-
 @pytest.mark.parametrize("how", ["same path", "symlink", "hardlink", "arms file"])
 def test_batch_refuses_an_output_that_would_write_over_its_input(
     tmp_path: Path,
@@ -74,7 +65,7 @@ def test_batch_refuses_an_output_that_would_write_over_its_input(
     capsys: pytest.CaptureFixture[str],
     how: str,
 ) -> None:
-    _no_engine(monkeypatch)
+    forbid_engine_start(monkeypatch)
     source = tmp_path / "rows.jsonl"
     source.write_text(json.dumps(sample_request) + "\n")
     arms = tmp_path / "arms.json"  # JSON is YAML
