@@ -230,11 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --concurrency must be at least 1", file=sys.stderr)
         return 2
 
-    from creative.adapters import registry_from_settings
-    from creative.engine import VllmEngine
-    from creative.pipeline import CreativePipeline, VariantRanker
-    from creative.writer import CreativeWriter
-    from prompts.sources import template_source_from_settings
+    from creative.pipeline import VariantRanker, open_pipeline
 
     ranker: VariantRanker | None = None
     if not args.no_rank:
@@ -243,14 +239,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print("loading the ranker…", file=sys.stderr, flush=True)
         ranker = Ranker.from_settings()
-    print(f"starting the engine ({settings.resolved_model_path.name})…", file=sys.stderr, flush=True)
-    engine = VllmEngine.start(settings)
-    print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)
+    pipeline, engine = open_pipeline(settings, ranker=ranker)
     try:
-        writer = CreativeWriter(
-            engine, settings, template_source_from_settings(), registry_from_settings(settings)
-        )
-        pipeline = CreativePipeline(writer, ranker)
         summary = asyncio.run(
             generate_file(args.input, args.output, pipeline.run, concurrency, progress=not args.quiet)
         )

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import time
 from collections.abc import Awaitable
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from core.schema import CreativeRequest, CreativeResult, Variant
 from creative.preview import PreviewResult, preview
 from creative.writer import CreativeWriter
 from prompts.template import PromptTemplate
+
+if TYPE_CHECKING:
+    from creative.adapters import AdapterRegistry
+    from creative.engine import VllmEngine
+    from creative.settings import Settings
+    from prompts.refs import TemplateSource
 
 
 class VariantRanker(Protocol):
@@ -77,3 +84,32 @@ class CreativePipeline:
         if inspect.iscoroutinefunction(ranker.rank):
             return await cast(Awaitable[list[Variant]], ranker.rank(request, variants, k))
         return cast(list[Variant], await asyncio.to_thread(ranker.rank, request, variants, k))
+
+
+def open_pipeline(
+    settings: Settings,
+    templates: TemplateSource | None = None,
+    adapters: AdapterRegistry | None = None,
+    ranker: AnyRanker | None = None,
+) -> tuple[CreativePipeline, VllmEngine]:
+    """Start the engine and build the pipeline: the composition root of the CLI and the batch (the API's
+    lifespan builds the same pieces). ``templates`` / ``adapters`` default to the configured registry and
+    adapters, opened here. The caller shuts the engine down."""
+    from creative.adapters import registry_from_settings
+    from creative.engine import VllmEngine
+    from prompts.sources import template_source_from_settings
+
+    print(f"starting the engine ({settings.resolved_model_path.name})…", file=sys.stderr, flush=True)
+    engine = VllmEngine.start(settings)
+    print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)
+    try:
+        writer = CreativeWriter(
+            engine,
+            settings,
+            templates if templates is not None else template_source_from_settings(),
+            adapters if adapters is not None else registry_from_settings(settings),
+        )
+    except BaseException:
+        engine.shutdown()
+        raise
+    return CreativePipeline(writer, ranker), engine

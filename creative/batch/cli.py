@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     from prompts.sources import template_source_from_settings
 
     settings = Settings()
+    templates = functools.cache(template_source_from_settings)  # opened (and migrated) once, when needed
     concurrency = args.concurrency or settings.max_num_seqs
     if concurrency < 1:
         return _error("--concurrency must be at least 1")
@@ -38,7 +40,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             args.arms,
             args.output,
             settings,
-            template_source_from_settings,
+            templates,
             adapters,
             restart=args.restart,
             rank=not args.no_rank,
@@ -79,7 +81,13 @@ def run_batch_command(args: argparse.Namespace) -> int:
             summary = run_ray(job, settings, options, progress=not args.quiet)
         else:
             summary = run_local(
-                job, settings, adapters, concurrency, rank=not args.no_rank, progress=not args.quiet
+                job,
+                settings,
+                templates(),
+                adapters,
+                concurrency,
+                rank=not args.no_rank,
+                progress=not args.quiet,
             )
     except BatchAbortedError as exc:
         print(f"error: the batch stopped: {exc}; finished records are kept, rerun to resume", file=sys.stderr)

@@ -317,6 +317,7 @@ async def run_units(job: BatchJob, processor: UnitProcessor, concurrency: int, p
 def run_local(
     job: BatchJob,
     settings: Settings,
+    templates: TemplateSource,
     adapters: AdapterRegistry,
     concurrency: int,
     *,
@@ -325,9 +326,7 @@ def run_local(
 ) -> dict[str, Any]:
     """Start one engine (and the ranker), run every pending row × arm, finalize; returns the summary."""
     from creative.batch.work import RankBatcher
-    from creative.engine import VllmEngine
-    from creative.writer import CreativeWriter
-    from prompts.sources import template_source_from_settings
+    from creative.pipeline import open_pipeline
 
     times = RunTimes()
     batcher = None
@@ -336,12 +335,9 @@ def run_local(
 
         print("loading the ranker…", file=sys.stderr, flush=True)
         batcher = RankBatcher(Ranker.from_settings())
-    print(f"starting the engine ({settings.resolved_model_path.name})…", file=sys.stderr, flush=True)
-    engine = VllmEngine.start(settings)
+    pipeline, engine = open_pipeline(settings, templates, adapters, batcher)
     times.engine_start_s = engine.started_in
-    print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)
-    writer = CreativeWriter(engine, settings, template_source_from_settings(), adapters)
-    processor = UnitProcessor(writer, batcher)
+    processor = UnitProcessor(pipeline.writer, batcher)
 
     async def run() -> int:
         try:
