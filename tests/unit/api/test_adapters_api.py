@@ -11,8 +11,7 @@ import pytest
 
 from api.auth import new_key
 from tests.unit.api.support import serving
-from tests.unit.creative.test_adapter_validation import MALFORMED, served_base
-from tests.unit.creative.test_adapters import make_adapter
+from tests.unit.creative.adapter_support import MALFORMED, make_adapter, served_base
 
 ADMIN_KEY, ADMIN = new_key("ops", ["adapters:write"])
 CLIENT_KEY, CLIENT = new_key("tool", ["generate"])

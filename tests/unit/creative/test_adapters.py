@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import save_file
 
-from creative.adapters import AdapterError, AdapterRegistry
-
-BASE = "a" * 64
-
-
-def make_adapter(
-    folder: Path, rank: int = 8, base: str | None = BASE, modules: tuple[str, ...] = ("q_proj", "v_proj")
-) -> Path:
-    """A small, valid peft LoRA folder (config, weights named as peft names them, card)."""
-    folder.mkdir(parents=True)
-    config = {"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": list(modules)}
-    (folder / "adapter_config.json").write_text(json.dumps(config))
-    prefix = "base_model.model.model.layers.0.self_attn"
-    tensors = {}
-    for module in modules:
-        tensors[f"{prefix}.{module}.lora_A.weight"] = torch.zeros(rank, 4)
-        tensors[f"{prefix}.{module}.lora_B.weight"] = torch.zeros(4, rank)
-    save_file(tensors, str(folder / "adapter_model.safetensors"))
-    card = {"voice": "playful", "metrics": [{"epoch": 1, "validation_loss": 1.0}]}
-    if base:
-        card["base_model_sha256"] = base
-    (folder / "adapter_card.json").write_text(json.dumps(card))
-    return folder
-
-
-def registry(root: Path, default: str | None = None) -> AdapterRegistry:
-    return AdapterRegistry(BASE, [root], max_rank=16, default=default)
+from creative.adapters import AdapterError
+from tests.unit.creative.adapter_support import make_adapter, registry
 
 
 def test_folder_load_ids_and_resolution(tmp_path: Path) -> None:

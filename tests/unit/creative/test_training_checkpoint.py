@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from creative.settings import Settings
 from creative.training.checkpoint import TrainingCheckpointError
-from creative.training.train import TrainConfig, train
-from tests.unit.creative.test_training_examples import rows
+from creative.training.train import train
+from tests.unit.creative.training_support import tiny_config
 
 
 class Payload:
@@ -28,20 +27,7 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused_not_run(tmp_path: Path
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(r.model_dump_json() + "\n" for r in rows()))
-    config = TrainConfig(
-        data=data,
-        validation=None,
-        out=tmp_path / "adapter",
-        model_path=Settings().resolved_model_path,
-        rank=4,
-        alpha=8,
-        target_modules=("q_proj", "v_proj"),
-        epochs=1,
-        batch_size=2,
-        bf16=False,
-    )
+    config = tiny_config(tmp_path, epochs=1)
     checkpoint = config.out / "checkpoint"
     model = AutoModelForCausalLM.from_pretrained(str(config.model_path), dtype=torch.float32)
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")

@@ -10,25 +10,7 @@ import pytest
 
 from creative.training.data import read_lines, split_by_product, validate_rows
 from creative.training.train import TrainConfig, TrainingDataError, train
-
-
-def row(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "profile": {"id": "p1", "interests": ["trail running"], "segment": "outdoor"},
-        "product": {
-            "name": "TrailRunner X",
-            "brand": "Peak",
-            "description": "Waterproof trail shoe",
-            "features": ["waterproof", "380 g"],
-            "price": 89,
-            "currency": "USD",
-            "category": "footwear",
-        },
-        "placement": "push",
-        "target": {"title": "Dry feet on muddy trails", "body": "The Peak TrailRunner X weighs 380 g. $89."},
-    }
-    data.update(overrides)
-    return data
+from tests.unit.creative.training_support import row
 
 
 def lines(*rows: dict[str, Any] | str) -> list[tuple[int | str, str]]:

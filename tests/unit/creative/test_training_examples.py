@@ -13,10 +13,8 @@ from core.placements import get_placement
 from creative.chat import chat_prompt_ids
 from creative.context import template_variables
 from creative.settings import Settings
-from creative.training.data import TrainingRow
 from creative.training.train import (
     IGNORE,
-    TrainConfig,
     batch_loss,
     build_examples,
     collate,
@@ -24,7 +22,7 @@ from creative.training.train import (
     train,
 )
 from prompts.store import TemplateStore
-from tests.unit.creative.test_training_data import row
+from tests.unit.creative.training_support import rows, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +30,6 @@ def tokenizer() -> object:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(Settings().resolved_model_path))
-
-
-def rows() -> list[TrainingRow]:
-    other = row(profile={"id": "p2", "interests": ["baking"]})
-    other["target"] = {"title": "Warm feet after baking", "body": "Peak TrailRunner X: waterproof, 380 g."}
-    return [TrainingRow.model_validate(row()), TrainingRow.model_validate(other)]
 
 
 def test_prompt_is_what_the_server_sends_and_only_the_copy_is_learned(tokenizer: object) -> None:
@@ -88,21 +80,7 @@ def test_batches_keep_one_template_and_are_reproducible() -> None:
 def test_training_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import creative.training.train as training
 
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(r.model_dump_json() + "\n" for r in rows()))
-    config = TrainConfig(
-        data=data,
-        validation=None,
-        out=tmp_path / "adapter",
-        model_path=Settings().resolved_model_path,
-        rank=4,
-        alpha=8,
-        target_modules=("q_proj", "v_proj"),
-        epochs=2,
-        batch_size=2,
-        save_steps=1,
-        bf16=False,
-    )
+    config = tiny_config(tmp_path, epochs=2, save_steps=1)
     real_loss = training.batch_loss
     calls: list[int] = []
 
