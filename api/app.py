@@ -15,6 +15,7 @@ from api.security import TrustedHosts, allowed_hosts
 from api.settings import ApiSettings
 from api.state import EngineFactory, RankerFactory, ServiceState
 from creative.pipeline import VariantRanker
+from ranking.settings import RankingSettings
 
 API_VERSION = "0.2.0"
 
@@ -25,7 +26,7 @@ def _default_engine_factory() -> EngineFactory:
     return VllmEngine.start
 
 
-def _load_ranker(settings: ApiSettings) -> VariantRanker:
+def _load_ranker(settings: RankingSettings) -> VariantRanker:
     """The ranker the settings describe (the packaged MiniLM by default)."""
     from ranking.rank import Ranker
 
@@ -65,7 +66,7 @@ def create_app(
     app.state.service = state
     app.state.metrics = state.metrics
     install_error_handlers(app)
-    install_openapi(app, settings, keys_configured=state.keys.enabled)
+    install_openapi(app, settings.generation, keys_configured=state.keys.enabled)
     for module in (health, creatives, placements, templates, adapters, metrics, ui):
         app.include_router(module.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="ui-static")

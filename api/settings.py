@@ -1,4 +1,4 @@
-"""API settings: the generation and ranking settings plus what only the HTTP server needs."""
+"""API settings: the settings tree (generation, ranking, registry) plus what only the HTTP server needs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from typing import Literal
 from pydantic import Field
 
 from api.auth import ApiKeyRecord
-from creative.settings import Settings
-from prompts.settings import RegistrySettings
-from ranking.settings import RankingSettings
+from creative.app_settings import AppSettings
 
 
-class ApiSettings(Settings, RankingSettings, RegistrySettings):
-    """HTTP service settings (env prefix ``ADCREATIVE_``): engine, limits, ranking, templates, server."""
+class ApiSettings(AppSettings):
+    """HTTP service settings (env prefix ``ADCREATIVE_``): the tree's groups plus the server's own."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

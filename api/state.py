@@ -20,11 +20,12 @@ from creative.settings import Settings
 from creative.writer import CreativeWriter
 from prompts.registry import TemplateRegistry
 from prompts.sources import template_source_from_settings
+from ranking.settings import RankingSettings
 
 logger = logging.getLogger(__name__)
 
 EngineFactory = Callable[[Settings], TextEngine]
-RankerFactory = Callable[[ApiSettings], VariantRanker]
+RankerFactory = Callable[[RankingSettings], VariantRanker]
 
 
 @dataclass
@@ -48,17 +49,17 @@ class ServiceState:
         """Everything that does not need the engine: the template registry, keys, admission, metrics."""
         keys = load_key_ring(settings)  # StartupRefusedError: open by accident, or duplicate keys
         admission = Admission(
-            settings.max_concurrent_requests, settings.max_queued_requests, settings.retry_after_s
+            settings.generation.max_concurrent_requests, settings.max_queued_requests, settings.retry_after_s
         )
         metrics = ServiceMetrics()
         metrics.watch(admission)
         return cls(
             settings,
-            template_source_from_settings(settings),
+            template_source_from_settings(settings.registry),
             keys,
             admission,
             metrics,
-            registry_from_settings(settings),
+            registry_from_settings(settings.generation),
         )
 
     def start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
@@ -70,8 +71,8 @@ class ServiceState:
 
     async def _start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
         try:
-            ranker = await asyncio.to_thread(ranker_factory, self.settings)
-            engine = await asyncio.to_thread(engine_factory, self.settings)
+            ranker = await asyncio.to_thread(ranker_factory, self.settings.ranking)
+            engine = await asyncio.to_thread(engine_factory, self.settings.generation)
             try:
                 await engine.verify()
             except BaseException:
@@ -84,7 +85,7 @@ class ServiceState:
             return
         self.engine = engine
         self.pipeline = CreativePipeline(
-            CreativeWriter(engine, self.settings, self.templates, self.adapters), ranker
+            CreativeWriter(engine, self.settings.generation, self.templates, self.adapters), ranker
         )
         self.status = "ready"
         logger.info("ready", extra={"model": engine.model_name, "auth": self.keys.enabled})

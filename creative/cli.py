@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 from creative.files import SameFileError, refuse_overwrite, replace_durably
 from creative.rows import RowHandler, decode_line, run_row
-from creative.settings import Settings
 
 logger = logging.getLogger("creative.cli")
 
@@ -224,13 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     except SameFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = Settings()
+    from creative.app_settings import AppSettings  # entry point: the only place it reads ranking settings
+
+    app_settings = AppSettings()  # read once: generation, ranking and registry settings
+    settings = app_settings.generation
     concurrency = args.concurrency or settings.max_concurrent_requests
     if concurrency < 1:
         print("error: --concurrency must be at least 1", file=sys.stderr)
         return 2
 
     from creative.pipeline import VariantRanker, open_pipeline
+    from prompts.sources import template_source_from_settings
 
     ranker: VariantRanker | None = None
     if not args.no_rank:
@@ -238,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         from ranking.rank import Ranker
 
         print("loading the ranker…", file=sys.stderr, flush=True)
-        ranker = Ranker.from_settings()
-    pipeline, engine = open_pipeline(settings, ranker=ranker)
+        ranker = Ranker.from_settings(app_settings.ranking)
+    templates = template_source_from_settings(app_settings.registry)
+    pipeline, engine = open_pipeline(settings, templates, ranker=ranker)
     try:
         summary = asyncio.run(
             generate_file(args.input, args.output, pipeline.run, concurrency, progress=not args.quiet)

@@ -194,7 +194,7 @@ async def preview_template(
     if body.draft is not None and key is not None and "templates:write" not in key.scopes:
         raise AuthError(403, "previewing a draft needs the `templates:write` scope", "insufficient_scope")
     if "n" not in body.model_fields_set:  # the default never exceeds the server's limit
-        body = body.model_copy(update={"n": min(body.n, state.settings.max_n)})
+        body = body.model_copy(update={"n": min(body.n, state.settings.generation.max_n)})
     template, draft = await asyncio.to_thread(_preview_template, state.templates, name, body)
     placement = body.sample.placement or template.placements[0]
     if placement not in template.placements:

@@ -15,7 +15,7 @@ from creative.batch.journal import ResumeError, RunJournal
 from creative.batch.runner import prepare_job, run_local
 from creative.batch.work import BatchAbortedError
 from creative.files import SameFileError
-from creative.settings import Settings
+from prompts.refs import TemplateSource
 
 
 def _error(message: str) -> int:
@@ -26,10 +26,16 @@ def _error(message: str) -> int:
 def run_batch_command(args: argparse.Namespace) -> int:
     """``python -m creative batch``: validate, run (locally or on Ray), finalize, print the summary."""
     from creative.adapters import registry_from_settings
+    from creative.app_settings import AppSettings  # entry point: the only place it reads ranking settings
     from prompts.sources import template_source_from_settings
 
-    settings = Settings()
-    templates = functools.cache(template_source_from_settings)  # opened (and migrated) once, when needed
+    app_settings = AppSettings()  # read once: generation, ranking and registry settings
+    settings = app_settings.generation
+
+    @functools.cache
+    def templates() -> TemplateSource:  # opened (and migrated) once, when first needed
+        return template_source_from_settings(app_settings.registry)
+
     concurrency = args.concurrency or settings.max_num_seqs
     if concurrency < 1:
         return _error("--concurrency must be at least 1")
@@ -86,7 +92,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 templates(),
                 adapters,
                 concurrency,
-                rank=not args.no_rank,
+                ranking=None if args.no_rank else app_settings.ranking,
                 progress=not args.quiet,
             )
     except BatchAbortedError as exc:

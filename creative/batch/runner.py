@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -36,6 +36,9 @@ from creative.batch.work import BatchPlan, RankStats, UnitProcessor
 from creative.files import refuse_overwrite
 from creative.settings import Settings
 from prompts.refs import TemplateSource
+
+if TYPE_CHECKING:
+    from ranking.settings import RankingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -321,20 +324,21 @@ def run_local(
     adapters: AdapterRegistry,
     concurrency: int,
     *,
-    rank: bool = True,
+    ranking: RankingSettings | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Start one engine (and the ranker), run every pending row × arm, finalize; returns the summary."""
+    """Start one engine (and the ranker ``ranking`` describes; None: no ranking), run every pending
+    row × arm, finalize; returns the summary."""
     from creative.batch.work import RankBatcher
     from creative.pipeline import open_pipeline
 
     times = RunTimes()
     batcher = None
-    if rank:
+    if ranking is not None:
         from ranking.rank import Ranker  # entry-point composition: the core never imports ranking
 
         print("loading the ranker…", file=sys.stderr, flush=True)
-        batcher = RankBatcher(Ranker.from_settings())
+        batcher = RankBatcher(Ranker.from_settings(ranking))
     pipeline, engine = open_pipeline(settings, templates, adapters, batcher)
     times.engine_start_s = engine.started_in
     processor = UnitProcessor(pipeline.writer, batcher)
