@@ -94,6 +94,10 @@ class ResolvedRequest:
     sampling: Sampling
     seed: int | None
     adapter: Adapter | None
+    facts: ProductFacts
+    """The numbers, prices and percentages the copy may state (from the product)."""
+    forbidden: ForbiddenWords
+    """The settings' brand-safety words plus the request's own."""
     label: str | None = None
     """The label the template was resolved through (``production`` by default); None for ``name@N`` or an
     explicit template."""
@@ -185,6 +189,8 @@ class CreativeWriter:
             sampling=sampling,
             seed=request.seed,
             adapter=adapter,
+            facts=ProductFacts.from_product(request.product),
+            forbidden=ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words),
             label=label,
         )
 
@@ -235,11 +241,8 @@ class CreativeWriter:
     ) -> Round:
         """Generate ``n`` candidates of ``resolved`` and assess each (parse, repair, check)."""
         output = await self.engine.generate(prompt_ids, self.sampling_spec(resolved, n, seed), request_id)
-        request = resolved.request
-        facts = ProductFacts.from_product(request.product)
-        forbidden = ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words)
         candidates = [
-            (completion, assess(completion.text, resolved.placement, facts, forbidden))
+            (completion, assess(completion.text, resolved.placement, resolved.facts, resolved.forbidden))
             for completion in output.completions
         ]
         return Round(output.prompt_tokens, candidates)
