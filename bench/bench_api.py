@@ -26,10 +26,10 @@ import httpx
 from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, run_settings, write_result
 from serving import ApiProcess, percentile
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.settings import Settings
 
-ROWS = PROJECT_ROOT / "examples" / "rows.jsonl"
+ROWS = SOURCE_ROOT / "examples" / "rows.jsonl"
 ARMS = {"lora_on": "house", "lora_off": None}
 
 

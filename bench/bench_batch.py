@@ -28,10 +28,10 @@ from typing import Any
 from common import Figure, engine_dtype, engine_settings, lora_kernel, ratio, run_settings, write_result
 from serving import free_port
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.settings import Settings
 
-EXAMPLES = PROJECT_ROOT / "examples" / "rows.jsonl"
+EXAMPLES = SOURCE_ROOT / "examples" / "rows.jsonl"
 PLACEMENTS = ["google_search", "meta_feed", "push", "email"]
 
 
@@ -76,7 +76,7 @@ def run_batch(rows_path: Path, args: argparse.Namespace, workdir: Path) -> dict[
     command = [sys.executable, "-m", "creative", "batch", "--input", str(rows_path), "--arms", str(arms)]
     command += ["--output", str(output), "--quiet"]
     completed = subprocess.run(
-        command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, env=os.environ.copy()
+        command, cwd=SOURCE_ROOT, capture_output=True, text=True, check=False, env=os.environ.copy()
     )
     if completed.returncode != 0:
         raise RuntimeError(completed.stderr[-3000:])

@@ -21,10 +21,10 @@ import httpx
 from common import Figure, engine_dtype, engine_settings, lora_kernel, write_result
 from serving import ApiProcess
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.settings import Settings
 
-ROWS = PROJECT_ROOT / "examples" / "rows.jsonl"
+ROWS = SOURCE_ROOT / "examples" / "rows.jsonl"
 MIB = 1 << 20
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from common import Figure, engine_settings, lora_kernel, ratio, run_settings, write_result
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from core.schema import CreativeRequest
 from creative.adapters import registry_from_settings
 from creative.engine import VllmEngine
@@ -29,7 +29,7 @@ from creative.settings import Settings
 from creative.writer import CreativeWriter
 from ranking.rank import Ranker
 
-ROWS = PROJECT_ROOT / "examples" / "rows.jsonl"
+ROWS = SOURCE_ROOT / "examples" / "rows.jsonl"
 
 
 async def measure(

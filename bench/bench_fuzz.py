@@ -22,9 +22,9 @@ from typing import Any
 
 from common import Figure, engine_dtype, engine_settings, lora_kernel, write_result
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 
-sys.path.insert(0, str(PROJECT_ROOT))  # the harness lives with the tests
+sys.path.insert(0, str(SOURCE_ROOT))  # the harness lives with the tests
 
 from api.app import create_app
 from api.auth import SCOPES, new_key

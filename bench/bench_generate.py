@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import Figure, engine_settings, lora_kernel, ratio, write_result
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.adapters import registry_from_settings
 from creative.cli import RunSummary, generate_file
 from creative.engine import VllmEngine
@@ -47,7 +47,7 @@ async def _passes(
 def main() -> None:
     """Run the benchmark and write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=PROJECT_ROOT / "examples" / "rows.jsonl")
+    parser.add_argument("--input", type=Path, default=SOURCE_ROOT / "examples" / "rows.jsonl")
     parser.add_argument("--sequential-rows", type=int, default=5)
     parser.add_argument("--base-model", action="store_true", help="no adapters (default: house, as shipped)")
     parser.add_argument("--output", type=Path, default=None)

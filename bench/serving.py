@@ -20,7 +20,7 @@ from types import TracebackType
 
 import httpx
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 
 
 def free_port() -> int:
@@ -108,7 +108,7 @@ class ApiProcess:
             self.started_at = time.perf_counter()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "api"],
-                cwd=PROJECT_ROOT,
+                cwd=SOURCE_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -2,7 +2,8 @@
 
 Adapters are peft folders (``adapter_config.json`` + ``adapter_model.safetensors``) with the
 ``adapter_card.json`` our trainer writes, read and validated by :mod:`creative.adapter_files` (size caps, no
-symlinks, pydantic models). The registry loads every adapter under the configured adapter folder at start,
+symlinks, pydantic models). The registry loads the shipped adapters (package data: ``shipped_adapters/``)
+and every adapter under the configured adapter folder (``HOME/adapters``) at start,
 skipping (with a warning) any that fails its checks; more can be registered at runtime (an authorized API
 call) but only while LoRA is on, only from inside the allowed folders, only when the card's base-model hash
 matches the served model, only up to the engine's LoRA rank (``rank_pattern`` and the weights' shapes
@@ -27,15 +28,23 @@ from creative.adapter_files import (
     check_served_modules,
     read_adapter_folder,
 )
-from creative.models import model_weights_sha256
+from creative.default_model import model_weights_sha256
 from creative.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ALIAS = "default"
+SHIPPED_ADAPTERS_DIR = Path(__file__).resolve().parent / "shipped_adapters"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 SERVED_MODULES: tuple[str, ...] = Settings.model_fields["lora_target_modules"].default
-__all__ = ["DEFAULT_ALIAS", "Adapter", "AdapterError", "AdapterRegistry", "registry_from_settings"]
+__all__ = [
+    "DEFAULT_ALIAS",
+    "SHIPPED_ADAPTERS_DIR",
+    "Adapter",
+    "AdapterError",
+    "AdapterRegistry",
+    "registry_from_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -184,20 +193,23 @@ class AdapterRegistry:
 
 
 def registry_from_settings(settings: Settings) -> AdapterRegistry:
-    """The registry the settings describe, with every adapter under ``adapters_dir`` loaded.
+    """The registry the settings describe: the shipped adapters (unless ``shipped_adapters`` is off), then
+    every adapter under ``adapters_dir`` (a name already taken by a shipped one is skipped, with a warning).
 
     A configured default adapter that is not there falls back to the base model, with a warning.
     """
+    shipped = [SHIPPED_ADAPTERS_DIR] if settings.shipped_adapters else []
     registry = AdapterRegistry(
         model_weights_sha256(settings.resolved_model_path),
-        [settings.adapters_dir, *settings.adapter_roots],
+        [*shipped, settings.adapters_dir, *settings.adapter_roots],
         settings.max_lora_rank,
         settings.default_adapter if settings.enable_lora else None,
         served_modules=settings.lora_target_modules,
         enabled=settings.enable_lora,
     )
     if settings.enable_lora:
-        registry.load_folder(settings.adapters_dir)
+        for folder in [*shipped, settings.adapters_dir]:
+            registry.load_folder(folder)
     if registry.default is not None and registry.default not in registry.names():
         logger.warning(
             "default adapter not found; serving the base model", extra={"adapter": registry.default}

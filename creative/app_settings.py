@@ -42,10 +42,12 @@ class AppSettings(BaseSettings):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for group, model in _GROUPS.items():
-            flat = {name: data.pop(name) for name in list(data) if name in model.model_fields}
+        routed: set[str] = set()
+        for group, model in _GROUPS.items():  # a name several groups own (``home``) goes to each of them
+            flat = {name: value for name, value in data.items() if name in model.model_fields}
             if flat:
+                routed.update(flat)
                 given = data.get(group)
                 base = given.model_dump() if isinstance(given, BaseSettings) else dict(given or {})
                 data[group] = model(**{**base, **flat})
-        return data
+        return {name: value for name, value in data.items() if name not in routed}

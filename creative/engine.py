@@ -152,7 +152,8 @@ def _start_async_llm(args: AsyncEngineArgs) -> AsyncLLM:
 def _check_model_dir(path: Path) -> None:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
-            f"no Hugging Face model at {path} (config.json missing); run `python -m creative.models prepare` "
+            f"no Hugging Face model at {path} (config.json missing); run "
+            "`python -m creative.default_model prepare` "
             "or set ADCREATIVE_MODEL_PATH to a local model folder"
         )
 

@@ -96,9 +96,11 @@ def open_pipeline(
     lifespan builds the same pieces). ``templates`` / ``adapters`` default to the configured registry and
     adapters, opened here. The caller shuts the engine down."""
     from creative.adapters import registry_from_settings
+    from creative.default_model import ensure_default_model
     from creative.engine import VllmEngine
     from prompts.sources import template_source_from_settings
 
+    ensure_default_model(settings)
     print(f"starting the engine ({settings.resolved_model_path.name})…", file=sys.stderr, flush=True)
     engine = VllmEngine.start(settings)
     print(f"engine ready in {engine.started_in:.1f} s", file=sys.stderr, flush=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.paths import PROJECT_ROOT
+from core.paths import adapters_dir_in, cache_dir_in, default_home
 
 DEFAULT_FORBIDDEN_WORDS = (
     "guaranteed",
@@ -29,9 +28,7 @@ DEFAULT_FORBIDDEN_WORDS = (
 )
 
 
-def default_cache_dir() -> Path:
-    """Project cache dir: ``$ADCREATIVE_CACHE_DIR`` or ``<project>/.cache``."""
-    return Path(os.environ.get("ADCREATIVE_CACHE_DIR", PROJECT_ROOT / ".cache")).resolve()
+DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
 
 class Settings(BaseSettings):
@@ -43,7 +40,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ADCREATIVE_", extra="ignore")
 
     # Model and engine -------------------------------------------------------------------------
-    cache_dir: Path = Field(default_factory=default_cache_dir)
+    home: Path = Field(
+        default_factory=default_home,
+        description="The service's data folder (ADCREATIVE_HOME): cache/, templates.db, adapters/; default "
+        "var/ in a checkout, the user's data folder for an installed package.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda data: cache_dir_in(data["home"]),
+        description="The prepared default model and vLLM's cache; default HOME/cache.",
+    )
     model_path: Path | None = Field(
         default=None,
         description="Any local Hugging Face model folder; default: the prepared SmolLM2-135M-Instruct.",
@@ -78,7 +83,12 @@ class Settings(BaseSettings):
     # LoRA adapters ------------------------------------------------------------------------------
     enable_lora: bool = Field(default=True, description="Serve LoRA adapters (vLLM enable_lora).")
     adapters_dir: Path = Field(
-        default=PROJECT_ROOT / "adapters", description="Adapters registered at start (one folder each)."
+        default_factory=lambda data: adapters_dir_in(data["home"]),
+        description="Adapters registered at start beside the shipped ones (one folder each); default "
+        "HOME/adapters.",
+    )
+    shipped_adapters: bool = Field(
+        default=True, description="Register the adapters shipped with the package (house, playful, premium)."
     )
     adapter_roots: list[Path] = Field(
         default_factory=list,
@@ -133,8 +143,13 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def default_model_dir(self) -> Path:
+        """Where the packaged default model is prepared (inside the cache)."""
+        return self.cache_dir / "models" / DEFAULT_MODEL_NAME
+
+    @property
     def resolved_model_path(self) -> Path:
         """The model folder to load: the configured one or the prepared default."""
         if self.model_path is not None:
             return self.model_path.expanduser().resolve()
-        return self.cache_dir / "models" / "smollm2-135m-instruct"
+        return self.default_model_dir

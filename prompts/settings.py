@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.paths import PROJECT_ROOT
+from core.paths import default_home, templates_db_in
 
 
-def default_templates_db_url() -> str:
-    """A SQLite file under ``var/`` in the project: zero set-up, and never removed by ``make clean``
-    (marketers' versions are data, not cache)."""
-    return f"sqlite:///{PROJECT_ROOT / 'var' / 'templates.db'}"
+def sqlite_url_in(home: Path) -> str:
+    """The default registry: a SQLite file in the home (zero set-up; data, kept by ``make clean``)."""
+    return f"sqlite:///{templates_db_in(home)}"
 
 
 class RegistrySettings(BaseSettings):
@@ -19,8 +20,11 @@ class RegistrySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ADCREATIVE_", extra="ignore")
 
+    home: Path = Field(
+        default_factory=default_home, description="The service's data folder (ADCREATIVE_HOME)."
+    )
     templates_db_url: str = Field(
-        default_factory=default_templates_db_url,
+        default_factory=lambda data: sqlite_url_in(data["home"]),
         description="SQLAlchemy URL of the template registry: a SQLite file by default, or "
         "postgresql://user:pass@host/db in production.",
     )

@@ -19,11 +19,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The in-process clients' Host names (httpx ASGITransport "test", Starlette's TestClient "testserver") are
 # trusted in tests only; servers started by tests are reached on 127.0.0.1.
 os.environ.setdefault("ADCREATIVE_ALLOWED_HOSTS", '["localhost", "127.0.0.1", "[::1]", "test", "testserver"]')
-# Tests never touch the developer's template registry (.cache/templates.db): one throw-away file per run.
-os.environ.setdefault(
-    "ADCREATIVE_TEMPLATES_DB_URL",
-    f"sqlite:///{Path(tempfile.mkdtemp(prefix='adcreative-tests-')) / 'templates.db'}",
-)
+# Tests never touch the developer's registry or adapters (var/templates.db, var/adapters): one throw-away
+# folder per run. The prepared model in var/cache is shared (read only).
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="adcreative-tests-"))
+os.environ.setdefault("ADCREATIVE_TEMPLATES_DB_URL", f"sqlite:///{_TEST_HOME / 'templates.db'}")
+os.environ.setdefault("ADCREATIVE_ADAPTERS_DIR", str(_TEST_HOME / "adapters"))
 
 SAMPLE_REQUEST: dict[str, Any] = {
     "profile": {

@@ -3,7 +3,7 @@
     python -m creative.training validate data/ad_copy/raw-*.jsonl
     python -m creative.training split data/ad_copy/raw-*.jsonl --out data/ad_copy
     python -m creative.training train --data data/ad_copy/train.jsonl \\
-        --validation data/ad_copy/validation.jsonl --out adapters/default
+        --validation data/ad_copy/validation.jsonl --out var/adapters/mine
     python -m creative.training evaluate --test data/ad_copy/test.jsonl --adapter default
 """
 
@@ -103,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     tr = sub.add_parser("train", help="train a LoRA adapter")
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--validation", type=Path, default=None)
-    tr.add_argument("--out", type=Path, required=True, help="adapter folder, e.g. adapters/NAME")
+    tr.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="adapter folder, e.g. var/adapters/NAME (HOME/adapters is loaded at start)",
+    )
     tr.add_argument("--model", type=Path, default=None, help="base model folder (default: the served model)")
     tr.add_argument("--voice", default=None, help="train on the rows' `voices[VOICE]` copy (brand voice)")
     tr.add_argument("--rank", type=int, default=16)

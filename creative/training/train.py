@@ -27,7 +27,7 @@ from tqdm import tqdm
 from core.placements import get_placement
 from creative.chat import chat_prompt_ids
 from creative.context import template_variables
-from creative.models import model_weights_sha256
+from creative.default_model import model_weights_sha256
 from creative.training.checkpoint import (
     CHECKPOINT,
     TRAINER_STATE,

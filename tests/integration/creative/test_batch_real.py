@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.adapters import registry_from_settings
 from creative.batch.report import build_report
 from creative.batch.runner import RunTimes, finish, prepare_job, run_units
@@ -26,7 +26,7 @@ from prompts.sources import template_source_from_settings
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE_ROWS = PROJECT_ROOT / "examples" / "rows.jsonl"
+EXAMPLE_ROWS = SOURCE_ROOT / "examples" / "rows.jsonl"
 SMALL_ENV = {
     "ADCREATIVE_MAX_MODEL_LEN": "1024",
     "ADCREATIVE_KV_CACHE_BYTES": str(128 << 20),
@@ -111,7 +111,7 @@ def test_kill_9_then_the_same_command_finishes_every_row_and_arm_exactly_once(tm
     with log.open("wb") as stderr:  # a file, not a pipe: nobody reads a pipe while we wait
         first = subprocess.Popen(
             [*command, "--concurrency", "1"],
-            cwd=PROJECT_ROOT,
+            cwd=SOURCE_ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
@@ -132,7 +132,7 @@ def test_kill_9_then_the_same_command_finishes_every_row_and_arm_exactly_once(tm
     assert 1 <= done_at_kill < 12
 
     second = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+        command, cwd=SOURCE_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert second.returncode == 0, second.stderr[-3000:]
     out = records(output)
@@ -143,7 +143,7 @@ def test_kill_9_then_the_same_command_finishes_every_row_and_arm_exactly_once(tm
     assert summary["resumed_records"] >= done_at_kill and summary["records"] == 12
     assert not partial.exists()
 
-    third = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+    third = subprocess.run(command, cwd=SOURCE_ROOT, env=env, capture_output=True, text=True, check=False)
     assert third.returncode == 0 and "already complete" in third.stderr
     assert records(output) == out
 
@@ -164,7 +164,7 @@ def test_the_ray_runner_writes_the_same_output_as_the_local_runner(tmp_path: Pat
         outputs[runner] = tmp_path / f"{runner}.jsonl"
         completed = subprocess.run(
             [*batch_command(rows, arms, outputs[runner], "--quiet"), "--runner", runner],
-            cwd=PROJECT_ROOT,
+            cwd=SOURCE_ROOT,
             env=env,
             capture_output=True,
             text=True,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def test_cli_writes_one_record_per_row_in_order(tmp_path: Path, sample_request: 
     env = {**os.environ, "ADCREATIVE_MAX_MODEL_LEN": "1024", "ADCREATIVE_KV_CACHE_BYTES": str(128 << 20)}
     completed = subprocess.run(
         [sys.executable, "-m", "creative", "generate", "--input", str(source), "--output", str(target)],
-        cwd=PROJECT_ROOT,
+        cwd=SOURCE_ROOT,
         env=env,
         capture_output=True,
         text=True,

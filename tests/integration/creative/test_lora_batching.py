@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.paths import PROJECT_ROOT
-from creative.adapters import Adapter, AdapterRegistry, registry_from_settings
+from creative.adapters import SHIPPED_ADAPTERS_DIR, Adapter, AdapterRegistry, registry_from_settings
 from creative.engine import SamplingSpec, VllmEngine
 from creative.settings import Settings
 
@@ -33,7 +32,7 @@ def random_adapter(model_dir: Path, out: Path, seed: int) -> Path:
     from transformers import AutoModelForCausalLM
 
     from creative.adapter_files import CARD, AdapterCard
-    from creative.models import model_weights_sha256
+    from creative.default_model import model_weights_sha256
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
@@ -125,7 +124,7 @@ async def test_greedy_lora_output_equals_hugging_face_peft(
     served = (await fp32_engine.generate(prompt_ids, spec, "lora-hf-parity")).completions[0]
 
     base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    model = PeftModel.from_pretrained(base, str(PROJECT_ROOT / "adapters" / "house")).eval()
+    model = PeftModel.from_pretrained(base, str(SHIPPED_ADAPTERS_DIR / "house")).eval()
     with torch.inference_mode():
         generated = model.generate(
             torch.tensor([prompt_ids]), max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=0

@@ -22,7 +22,7 @@ async def test_adapters_are_listed_chosen_per_request_and_default(
 ) -> None:
     make_adapter(tmp_path / "house", base=served_base())
     make_adapter(tmp_path / "playful", base=served_base())
-    async with serving(adapters_dir=tmp_path, default_adapter="house") as served:
+    async with serving(shipped_adapters=False, adapters_dir=tmp_path, default_adapter="house") as served:
         listing = (await served.client.get("/v1/adapters")).json()
         default = await served.client.post("/v1/creatives", json=sample_request)
         chosen = await served.client.post("/v1/creatives", json={**sample_request, "adapter": "playful"})
@@ -45,6 +45,7 @@ async def test_runtime_registration_needs_the_scope_and_an_allowed_folder(tmp_pa
     make_adapter(elsewhere / "sneaky", base=served_base())
     settings: dict[str, Any] = {
         "adapters_dir": tmp_path / "none",
+        "shipped_adapters": False,
         "adapter_roots": [allowed],
         "api_keys": [ADMIN, CLIENT],
     }
@@ -74,7 +75,12 @@ async def test_a_malformed_adapter_is_a_400_naming_the_field_and_the_listing_kee
     make_adapter(allowed / "good", base=served_base())
     for i, (breaks, _, _) in enumerate(MALFORMED.values()):
         breaks(make_adapter(allowed / f"bad{i:02d}", base=served_base()))
-    settings: dict[str, Any] = {"adapters_dir": allowed, "default_adapter": None, "api_keys": [ADMIN, CLIENT]}
+    settings: dict[str, Any] = {
+        "adapters_dir": allowed,
+        "shipped_adapters": False,
+        "default_adapter": None,
+        "api_keys": [ADMIN, CLIENT],
+    }
     async with serving(**settings) as served:  # the start-up scan skips every bad folder
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         answers = [
@@ -93,7 +99,7 @@ async def test_a_malformed_adapter_is_a_400_naming_the_field_and_the_listing_kee
 
 async def test_registration_while_lora_is_off_is_a_clear_400(tmp_path: Path) -> None:
     make_adapter(tmp_path / "house", base=served_base())
-    async with serving(adapters_dir=tmp_path, enable_lora=False) as served:
+    async with serving(shipped_adapters=False, adapters_dir=tmp_path, enable_lora=False) as served:
         answer = await served.client.post(
             "/v1/adapters", json={"name": "house", "path": str(tmp_path / "house")}
         )
@@ -106,7 +112,7 @@ async def test_a_response_that_fails_its_own_schema_is_a_logged_500_not_a_400(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_adapter(tmp_path / "house", base=served_base())
-    async with serving(adapters_dir=tmp_path) as served:
+    async with serving(shipped_adapters=False, adapters_dir=tmp_path) as served:
         adapter = served.app.state.service.adapters.all()[0]
         monkeypatch.setattr(type(adapter), "describe", lambda self: {"name": self.name, "rank": "wide"})
         transport = httpx.ASGITransport(app=served.app, raise_app_exceptions=False)  # as uvicorn serves it

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from creative.adapters import AdapterRegistry
-from creative.models import model_weights_sha256
+from creative.default_model import model_weights_sha256
 from creative.settings import Settings
 
 BASE = "a" * 64

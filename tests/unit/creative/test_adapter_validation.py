@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.paths import PROJECT_ROOT
-from creative.adapters import AdapterError, AdapterRegistry, registry_from_settings
-from creative.models import model_weights_sha256
+from creative.adapters import SHIPPED_ADAPTERS_DIR, AdapterError, AdapterRegistry, registry_from_settings
+from creative.default_model import model_weights_sha256
 from creative.settings import Settings
 from tests.unit.creative.adapter_support import (
     BASE,
@@ -68,23 +67,28 @@ def test_registration_is_refused_while_lora_is_off(tmp_path: Path) -> None:
     with pytest.raises(AdapterError) as caught:
         off.register("house", tmp_path / "house")
     assert caught.value.info.code == "lora_disabled" and "ENABLE_LORA" in caught.value.info.message
-    settings = Settings(adapters_dir=tmp_path, enable_lora=False)
+    settings = Settings(shipped_adapters=False, adapters_dir=tmp_path, enable_lora=False)
     assert registry_from_settings(settings).enabled is False
 
 
 def test_served_modules_come_from_the_settings(tmp_path: Path) -> None:
     make_adapter(tmp_path / "mlp", base=served_base(), modules=("gate_proj", "down_proj"))
-    settings = Settings(adapters_dir=tmp_path, lora_target_modules=("q_proj", "v_proj"), default_adapter=None)
+    settings = Settings(
+        shipped_adapters=False,
+        adapters_dir=tmp_path,
+        lora_target_modules=("q_proj", "v_proj"),
+        default_adapter=None,
+    )
     assert registry_from_settings(settings).names() == []  # skipped: trains modules the engine does not serve
-    assert registry_from_settings(Settings(adapters_dir=tmp_path, default_adapter=None)).names() == ["mlp"]
+    assert registry_from_settings(
+        Settings(shipped_adapters=False, adapters_dir=tmp_path, default_adapter=None)
+    ).names() == ["mlp"]
 
 
 def test_described_fields_have_their_types() -> None:
     """What GET /v1/adapters shows comes from a validated card, so one adapter cannot break the listing."""
-    reg = AdapterRegistry(
-        model_weights_sha256(Settings().resolved_model_path), [PROJECT_ROOT / "adapters"], 16
-    )
-    reg.load_folder(PROJECT_ROOT / "adapters")
+    reg = AdapterRegistry(model_weights_sha256(Settings().resolved_model_path), [SHIPPED_ADAPTERS_DIR], 16)
+    reg.load_folder(SHIPPED_ADAPTERS_DIR)
     assert reg.names() == ["house", "playful", "premium"]  # the shipped adapters pass every check
     for adapter in reg.all():
         described = adapter.describe()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.errors import CreativeInputError
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from core.schema import CreativeRequest, CreativeResult
 from creative.cli import generate_file, main
 from creative.pipeline import CreativePipeline
@@ -117,4 +117,4 @@ def test_the_creative_core_does_not_import_ranking() -> None:
         "import sys, creative.writer, creative.pipeline, creative.cli, creative.engine; "
         "assert not [m for m in sys.modules if m.split('.')[0] == 'ranking'], 'ranking imported'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=SOURCE_ROOT)

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.paths import PROJECT_ROOT
-from creative.adapters import AdapterRegistry
+from creative.adapters import SHIPPED_ADAPTERS_DIR, AdapterRegistry
 from creative.batch.runner import BatchJob, prepare_job
 from creative.batch.work import RankBatcher, UnitProcessor
 from creative.engine import SamplingSpec
@@ -28,8 +27,8 @@ def placement_copy(spec: SamplingSpec, call: int) -> list[str]:
 
 def registry() -> AdapterRegistry:
     """The shipped adapters (house, playful, premium), no base-model hash check."""
-    adapters = AdapterRegistry(None, [PROJECT_ROOT / "adapters"], 16, default="house")
-    adapters.load_folder(PROJECT_ROOT / "adapters")
+    adapters = AdapterRegistry(None, [SHIPPED_ADAPTERS_DIR], 16, default="house")
+    adapters.load_folder(SHIPPED_ADAPTERS_DIR)
     return adapters
 
 

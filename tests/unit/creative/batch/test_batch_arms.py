@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.adapters import AdapterRegistry
 from creative.batch.arms import ArmsFileError, load_arms, parse_arms, resolve_arms
 from creative.settings import Settings
@@ -25,7 +25,7 @@ def problems_of(text: str, **settings: object) -> list[str]:
 
 def test_the_example_arms_file_resolves_and_pins_every_placement() -> None:
     arms = resolve_arms(
-        load_arms(PROJECT_ROOT / "examples" / "arms.yaml"),
+        load_arms(SOURCE_ROOT / "examples" / "arms.yaml"),
         TemplateStore.from_directory(),
         registry(),
         Settings(),

