@@ -7,6 +7,7 @@ greedy decoding (temperature 0) writes one distinct candidate, so it needs ``n =
 
 from __future__ import annotations
 
+from core.arms import greedy_conflict
 from core.errors import CreativeInputError
 from core.schema import Sampling
 from creative.settings import Settings
@@ -19,13 +20,6 @@ def _first(*values: float | None) -> float:
         if value is not None:
             return value
     raise ValueError("no value set")
-
-
-def greedy_conflict(temperature: float, n: int) -> str | None:
-    """Why ``n`` candidates cannot be written at ``temperature``, or None when they can."""
-    if temperature == 0 and n > 1:
-        return f"temperature 0 is greedy decoding: every candidate would be the same, so n must be 1, not {n}"
-    return None
 
 
 def effective_sampling(

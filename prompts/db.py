@@ -8,43 +8,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-)
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
+from core.database import UTCDateTime, make_engine, utcnow
 
-def utcnow() -> datetime:
-    """Timezone-aware now (stored as UTC)."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and read back timezone-aware (SQLite forgets the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Store UTC."""
-        return value.astimezone(UTC) if value is not None and value.tzinfo else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Read back aware."""
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+__all__ = ["Base", "LabelEventRow", "LabelRow", "TemplateRow", "VersionRow", "make_engine", "utcnow"]
 
 
 class Base(DeclarativeBase):
@@ -108,22 +80,3 @@ class LabelEventRow(Base):
     to_version: Mapped[int] = mapped_column(Integer, nullable=False)
     author: Mapped[str] = mapped_column(String(120), nullable=False)
     moved_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys on and a busy timeout for concurrent writers."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
-        return engine
-    # A down database fails a request within seconds (503) instead of hanging it on TCP timeouts.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})

@@ -14,6 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from core import database
 from prompts.db import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -21,15 +22,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def alembic_config(url: str) -> Config:
     """An Alembic config for ``url`` that needs no ``alembic.ini``."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    return database.alembic_config(MIGRATIONS_DIR, url)
 
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at ``url`` up to ``revision`` (creating the tables on an empty database)."""
-    command.upgrade(alembic_config(url), revision)
+    database.upgrade_schema(MIGRATIONS_DIR, url, revision)
 
 
 def downgrade(url: str, revision: str) -> None:

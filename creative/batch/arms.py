@@ -24,21 +24,18 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
+from core.arms import Arm, cross_field_problems, greedy_conflict
 from core.placements import PLACEMENTS
-from core.schema import MAX_SEED
 from creative.adapters import AdapterError, AdapterRegistry
-from creative.sampling import effective_sampling, greedy_conflict
+from creative.sampling import effective_sampling
 from creative.settings import Settings
 from prompts.refs import TemplateNotFoundError, TemplateSource
 from prompts.template import TemplateError
-
-ARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-TemplateRefText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 
 
 class ArmsFileError(ValueError):
@@ -49,43 +46,6 @@ class ArmsFileError(ValueError):
         super().__init__(
             f"{path}: {len(self.problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems)
         )
-
-
-class Arm(BaseModel):
-    """One arm as written in the file; unset sampling fields fall back to the row, then to settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Annotated[str, StringConstraints(pattern=ARM_NAME_PATTERN)]
-    description: Annotated[str, StringConstraints(max_length=500)] = ""
-    template: TemplateRefText | dict[str, TemplateRefText] | None = Field(
-        default=None,
-        description="`name@N`, `name:label` or `name` for every row; or a {placement: ref} map (other "
-        "placements use their own template); omitted: each placement's production template.",
-    )
-    adapter: Annotated[str, StringConstraints(min_length=1, max_length=48)] | None = Field(
-        default="default", description="A LoRA adapter by name; null: the base model."
-    )
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    n: int | None = Field(default=None, ge=1, le=128)
-    k: int | None = Field(default=None, ge=1, le=128)
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
-
-
-def cross_field_problems(raw: object) -> list[str]:
-    """Problems between fields of one raw arm (checked even when other fields are invalid)."""
-    if not isinstance(raw, dict):
-        return []
-    n, k, temperature = raw.get("n"), raw.get("k"), raw.get("temperature")
-    problems = []
-    if isinstance(n, int) and isinstance(k, int) and k > n:
-        problems.append(f"k: k={k} cannot exceed n={n}")
-    if isinstance(temperature, int | float) and isinstance(n, int):
-        conflict = greedy_conflict(temperature, n)
-        if conflict is not None:
-            problems.append(f"n: {conflict}")
-    return problems
 
 
 @dataclass(frozen=True)

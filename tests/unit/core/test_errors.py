@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 from api.auth import AuthError
 from api.cancellation import ClientDisconnectedError
 from api.limits import OverloadedError
+from core.arms import Arm
 from core.errors import CreativeInputError, ServiceError
 from core.schema import ErrorInfo
-from creative.batch.arms import Arm, ResolvedArm
+from creative.batch.arms import ResolvedArm
 from creative.batch.work import build_request
 from creative.engine import EngineNotReadyError
 from prompts.models import StaleLabelError, StaleVersionError, TemplateValidationError

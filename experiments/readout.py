@@ -1,0 +1,161 @@
+"""An experiment's readout from per-arm totals: rates with intervals over units, lift against the control
+with fixed and always-valid intervals, P(best), the sample-ratio check and the winners (BH across arms ×
+metrics). Pure computation: :mod:`experiments.store` supplies the totals, the API and the CLI show it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments import stats
+from experiments.models import ArmReport, LiftReport, MetricName, RateReport, Readout, SampleRatioReport
+
+# metric → (numerator, denominator), both per-unit sums
+METRICS: dict[MetricName, tuple[str, str]] = {
+    "ctr": ("clicks", "impressions"),
+    "conversion_rate": ("conversions", "clicks"),
+}
+SRM_THRESHOLD = 0.001
+WINNER_RULE = (
+    "A winner (or loser) is an arm whose lift over the control has a Benjamini-Hochberg-adjusted "
+    "always-valid p-value below alpha, adjusted across every arm and metric; the always-valid p-value "
+    "stays valid however often the report is read."
+)
+
+
+@dataclass(frozen=True)
+class ArmTotals:
+    """One arm's units and its per-unit sums (and sums of squares and products) of the event counts."""
+
+    name: str
+    weight: float
+    units: int
+    impressions: float = 0.0
+    clicks: float = 0.0
+    conversions: float = 0.0
+    impressions_sq: float = 0.0
+    clicks_sq: float = 0.0
+    conversions_sq: float = 0.0
+    impressions_clicks: float = 0.0
+    clicks_conversions: float = 0.0
+
+    def sums(self, metric: MetricName) -> stats.UnitSums:
+        """The unit sums of one metric's numerator and denominator."""
+        num, den = METRICS[metric]
+        return stats.UnitSums(
+            units=float(self.units),
+            y=getattr(self, num),
+            x=getattr(self, den),
+            yy=getattr(self, f"{num}_sq"),
+            xx=getattr(self, f"{den}_sq"),
+            xy=getattr(self, f"{den}_{num}"),
+        )
+
+
+def _finite(value: float | np.floating | np.ndarray) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _rate(estimate: stats.Estimate, alpha: float) -> RateReport:
+    low, high = stats.fixed_interval(estimate, alpha)
+    return RateReport(value=_finite(estimate.value), low=_finite(low), high=_finite(high))
+
+
+@dataclass(frozen=True)
+class ReadoutOptions:
+    """The readout's knobs (the experiments settings supply them)."""
+
+    alpha: float = stats.DEFAULT_ALPHA
+    tuning_units: int = stats.DEFAULT_TUNING_UNITS
+    min_events: int = stats.DEFAULT_MIN_EVENTS
+
+
+def _lift(treated: ArmTotals, control: ArmTotals, metric: MetricName, options: ReadoutOptions) -> LiftReport:
+    lift = stats.relative_lift(stats.ratio(treated.sums(metric)), stats.ratio(control.sums(metric)))
+    units = treated.units + control.units
+    low, high = stats.fixed_interval(lift, options.alpha)
+    numerator = METRICS[metric][0]
+    if not stats.enough_events(getattr(treated, numerator), getattr(control, numerator), options.min_events):
+        return LiftReport(
+            value=_finite(lift.value),
+            low=_finite(low),
+            high=_finite(high),
+            always_valid_low=None,
+            always_valid_high=None,
+            p_value=None,
+            always_valid_p_value=None,
+            note=f"not tested yet: each arm needs {options.min_events} {numerator}",
+        )
+    rho2 = stats.mixture_rho2(options.alpha, options.tuning_units)
+    seq_low, seq_high = stats.always_valid_interval(lift, units, options.alpha, rho2)
+    return LiftReport(
+        value=_finite(lift.value),
+        low=_finite(low),
+        high=_finite(high),
+        always_valid_low=_finite(seq_low),
+        always_valid_high=_finite(seq_high),
+        p_value=_finite(stats.fixed_p_value(lift)),
+        always_valid_p_value=_finite(stats.always_valid_p_value(lift, units, rho2)),
+    )
+
+
+def readout(arms: Sequence[ArmTotals], control: str, options: ReadoutOptions | None = None) -> Readout:
+    """The readout of one experiment (arms in their declared order; ``control`` names one of them)."""
+    options = options or ReadoutOptions()
+    alpha = options.alpha
+    base = {arm.name: arm for arm in arms}[control]
+    best = {m: stats.probability_best([stats.ratio(a.sums(m)) for a in arms]) for m in METRICS}
+    reports = []
+    for index, arm in enumerate(arms):
+        lifts = {m: _lift(arm, base, m, options) for m in METRICS} if arm.name != control else {}
+        reports.append(
+            ArmReport(
+                name=arm.name,
+                control=arm.name == control,
+                weight=arm.weight,
+                units=arm.units,
+                impressions=int(arm.impressions),
+                clicks=int(arm.clicks),
+                conversions=int(arm.conversions),
+                rates={m: _rate(stats.ratio(arm.sums(m)), alpha) for m in METRICS},
+                probability_best={m: _finite(best[m][index]) for m in METRICS},
+                lift=lifts,
+            )
+        )
+    _adjust(reports, alpha)
+    return Readout(
+        alpha=alpha,
+        tuning_units=options.tuning_units,
+        min_events=options.min_events,
+        arms=reports,
+        sample_ratio=_sample_ratio(arms),
+        rule=WINNER_RULE,
+    )
+
+
+def _adjust(reports: list[ArmReport], alpha: float) -> None:
+    """BH-adjust the always-valid p-values across arms × metrics and mark winners and losers."""
+    cells = [(report, metric) for report in reports for metric in report.lift]
+    adjusted = stats.benjamini_hochberg(
+        [np.nan if (p := r.lift[m].always_valid_p_value) is None else p for r, m in cells]
+    )
+    for (report, metric), p in zip(cells, adjusted, strict=True):
+        lift = report.lift[metric]
+        lift.adjusted_p_value = _finite(p)
+        if lift.adjusted_p_value is not None and lift.adjusted_p_value < alpha and lift.value is not None:
+            lift.verdict = "winner" if lift.value > 0 else "loser"
+
+
+def _sample_ratio(arms: Sequence[ArmTotals]) -> SampleRatioReport:
+    p = stats.sample_ratio_p_value([a.units for a in arms], [a.weight for a in arms])
+    total_weight = sum(a.weight for a in arms)
+    return SampleRatioReport(
+        p_value=_finite(p),
+        flagged=bool(math.isfinite(p) and p < SRM_THRESHOLD),
+        threshold=SRM_THRESHOLD,
+        expected_shares={a.name: a.weight / total_weight for a in arms},
+    )
