@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodySizeLimit
 from api.openapi import install_openapi
-from api.routes import adapters, creatives, health, metrics, placements, templates, ui
+from api.routes import adapters, creatives, events, experiments, health, metrics, placements, templates, ui
 from api.security import TrustedHosts, allowed_hosts
 from api.settings import ApiSettings
 from api.state import EngineFactory, RankerFactory, ServiceState
@@ -67,11 +67,14 @@ def create_app(
     app.state.metrics = state.metrics
     install_error_handlers(app)
     install_openapi(app, settings.generation, keys_configured=state.keys.enabled)
-    for module in (health, creatives, placements, templates, adapters, metrics, ui):
+    for module in (health, creatives, placements, templates, adapters, experiments, events, metrics, ui):
         app.include_router(module.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="ui-static")
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        read_timeout_s=settings.body_read_timeout_s,
+        path_limits={events.EVENTS_PATH: settings.experiments.events_max_body_bytes},
     )
     app.add_middleware(TrustedHosts, hosts=allowed_hosts(settings))  # before the body is read
     app.add_middleware(AccessLog, metrics=state.metrics)

@@ -13,14 +13,16 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from core.errors import ServiceError
 
-Scope = Literal["generate", "templates:write", "adapters:write"]
-SCOPES: tuple[Scope, ...] = ("generate", "templates:write", "adapters:write")
+Scope = Literal[
+    "generate", "templates:write", "adapters:write", "experiments:read", "experiments:write", "events:write"
+]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
 KEY_PREFIX = "adc_"
 
 

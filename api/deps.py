@@ -47,6 +47,9 @@ def require(scope: Scope) -> Callable[..., ApiKeyRecord | None]:
 
 GenerateKey = Annotated[ApiKeyRecord | None, Depends(require("generate"))]
 TemplatesWriteKey = Annotated[ApiKeyRecord | None, Depends(require("templates:write"))]
+ExperimentsReadKey = Annotated[ApiKeyRecord | None, Depends(require("experiments:read"))]
+ExperimentsWriteKey = Annotated[ApiKeyRecord | None, Depends(require("experiments:write"))]
+EventsWriteKey = Annotated[ApiKeyRecord | None, Depends(require("events:write"))]
 
 ANONYMOUS = "anonymous"
 

@@ -24,24 +24,33 @@ class _TooLargeError(Exception):
 class BodySizeLimit:
     """Answer 413 for a body over ``max_bytes``: by Content-Length up front, else once the body streams
     past it; 408 when the body takes longer than ``read_timeout_s`` to arrive (a slow client never holds a
-    request open). The body (at most ``max_bytes``) is read before the app runs, then replayed to it."""
+    request open). The body (at most ``max_bytes``) is read before the app runs, then replayed to it.
+    ``path_limits`` gives some paths their own limit (``/v1/events`` takes batches of 1,000 events)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        read_timeout_s: float = 30.0,
+        path_limits: dict[str, int] | None = None,
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.read_timeout_s = read_timeout_s
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send, 413, self._too_large())
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._reject(send, 413, self._too_large(limit))
             return
         try:
             async with asyncio.timeout(self.read_timeout_s):
-                body = await self._read(receive)
+                body = await self._read(receive, limit)
         except TimeoutError:
             info = ErrorInfo(
                 message=f"the request body did not arrive within {self.read_timeout_s:g} s",
@@ -51,7 +60,7 @@ class BodySizeLimit:
             await self._reject(send, 408, info)
             return
         except _TooLargeError:
-            await self._reject(send, 413, self._too_large())
+            await self._reject(send, 413, self._too_large(limit))
             return
         if body is None:
             return  # the client left
@@ -62,7 +71,7 @@ class BodySizeLimit:
 
         await self.app(scope, replaying_receive, send)
 
-    async def _read(self, receive: Receive) -> bytes | None:
+    async def _read(self, receive: Receive, limit: int) -> bytes | None:
         """The whole body, or None when the client disconnected; :class:`_TooLargeError` past the limit."""
         chunks: list[bytes] = []
         size = 0
@@ -72,15 +81,15 @@ class BodySizeLimit:
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > limit:
                 raise _TooLargeError
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _too_large(self) -> ErrorInfo:
+    def _too_large(self, limit: int) -> ErrorInfo:
         return ErrorInfo(
-            message=f"request body is over the limit of {self.max_bytes} bytes",
+            message=f"request body is over the limit of {limit} bytes",
             param="body",
             code="body_too_large",
         )

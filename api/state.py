@@ -18,6 +18,7 @@ from creative.engine import EngineNotReadyError, TextEngine
 from creative.pipeline import CreativePipeline, VariantRanker
 from creative.settings import Settings
 from creative.writer import CreativeWriter
+from experiments.store import ExperimentStore
 from prompts.registry import TemplateRegistry
 from prompts.sources import template_source_from_settings
 from ranking.settings import RankingSettings
@@ -38,6 +39,7 @@ class ServiceState:
     admission: Admission
     metrics: ServiceMetrics
     adapters: AdapterRegistry
+    experiments: ExperimentStore
     status: str = "starting"
     error: str | None = None
     engine: TextEngine | None = None
@@ -46,7 +48,8 @@ class ServiceState:
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> ServiceState:
-        """Everything that does not need the engine: the template registry, keys, admission, metrics."""
+        """Everything that does not need the engine: the template registry, the experiments, keys,
+        admission, metrics."""
         keys = load_key_ring(settings)  # StartupRefusedError: open by accident, or duplicate keys
         admission = Admission(
             settings.generation.max_concurrent_requests, settings.max_queued_requests, settings.retry_after_s
@@ -60,6 +63,7 @@ class ServiceState:
             admission,
             metrics,
             registry_from_settings(settings.generation),
+            ExperimentStore.from_url(settings.experiments.experiments_db_url),
         )
 
     def start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:

@@ -49,3 +49,8 @@ def adapters_dir_in(home: Path) -> Path:
 def templates_db_in(home: Path) -> Path:
     """The template registry's default SQLite file (marketers' versions: data, never cache)."""
     return home / "templates.db"
+
+
+def sqlite_url_in(home: Path) -> str:
+    """The default database (registry and experiments): a SQLite file in the home, zero set-up."""
+    return f"sqlite:///{templates_db_in(home)}"

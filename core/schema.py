@@ -105,6 +105,11 @@ class CreativeRequest(StrictModel):
         description="LoRA adapter by name (`GET /v1/adapters`); `default`: the configured default adapter; "
         "null: the base model.",
     )
+    experiment: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = Field(
+        default=None,
+        description="An experiment id: the profile's id is assigned an arm (always the same one), the arm "
+        "sets the template, adapter and sampling, and the response carries a decision to report events with.",
+    )
 
 
 class ErrorInfo(BaseModel):

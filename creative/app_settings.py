@@ -1,8 +1,9 @@
 """The one settings tree every entry point reads (env prefix ``ADCREATIVE_``, flat variable names kept).
 
 :class:`AppSettings` nests the settings of each job: ``generation`` (the engine, the writer, the limits:
-:class:`creative.settings.Settings`), ``ranking`` (:class:`ranking.settings.RankingSettings`) and
-``registry`` (:class:`prompts.settings.RegistrySettings`). Each group reads its own variables
+:class:`creative.settings.Settings`), ``ranking`` (:class:`ranking.settings.RankingSettings`),
+``registry`` (:class:`prompts.settings.RegistrySettings`) and ``experiments``
+(:class:`experiments.settings.ExperimentSettings`). Each group reads its own variables
 (``ADCREATIVE_MAX_N``, ``ADCREATIVE_MMR_LAMBDA``, ``ADCREATIVE_TEMPLATES_DB_URL``…), so nesting renamed
 nothing. Built in code, a flat keyword goes to the group that owns it (``AppSettings(max_n=4)``); the
 other fields of that group still come from the environment. The API's settings extend this tree.
@@ -16,6 +17,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from creative.settings import Settings
+from experiments.settings import ExperimentSettings
 from prompts.settings import RegistrySettings
 from ranking.settings import RankingSettings
 
@@ -23,17 +25,19 @@ _GROUPS: dict[str, type[BaseSettings]] = {
     "generation": Settings,
     "ranking": RankingSettings,
     "registry": RegistrySettings,
+    "experiments": ExperimentSettings,
 }
 
 
 class AppSettings(BaseSettings):
-    """Generation, ranking and template-registry settings, read once."""
+    """Generation, ranking, template-registry and experiments settings, read once."""
 
     model_config = SettingsConfigDict(env_prefix="ADCREATIVE_", extra="ignore")
 
     generation: Settings = Field(default_factory=Settings)
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,12 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.paths import default_home, templates_db_in
-
-
-def sqlite_url_in(home: Path) -> str:
-    """The default registry: a SQLite file in the home (zero set-up; data, kept by ``make clean``)."""
-    return f"sqlite:///{templates_db_in(home)}"
+from core.paths import default_home, sqlite_url_in
 
 
 class RegistrySettings(BaseSettings):

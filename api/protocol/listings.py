@@ -1,10 +1,12 @@
-"""Models of the listing routes: placements, health, adapters."""
+"""Models of the listing routes: placements, health, adapters, experiments."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from experiments.models import ExperimentPublic
 
 
 class PlacementField(BaseModel):
@@ -67,3 +69,10 @@ class AdapterRegistration(BaseModel):
 
     name: str = Field(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     path: str = Field(min_length=1, max_length=1024)
+
+
+class ExperimentList(BaseModel):
+    """``GET /v1/experiments``."""
+
+    object: str = "list"
+    data: list[ExperimentPublic]

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 
 from api.cancellation import ClientDisconnectedError, cancel_on_disconnect
 from api.deps import GenerateKey, PipelineDep, StateDep
+from api.protocol.creatives import ServedCreatives
 from core.schema import CreativeRequest, CreativeResult, ErrorInfo
+from experiments.serving import serve_in_experiment
 
 router = APIRouter(prefix="/v1", tags=["creatives"])
 
@@ -19,9 +21,11 @@ def _error(description: str) -> dict[str, Any]:
 
 @router.post(
     "/creatives",
-    response_model=CreativeResult,
+    response_model=ServedCreatives,
     responses={
         400: _error("Invalid request; `param` names the field."),
+        404: _error("No such experiment."),
+        409: _error("The experiment is stopped."),
         401: _error("Missing, invalid or revoked API key."),
         403: _error("The key lacks the `generate` scope."),
         413: _error("Body over the size limit."),
@@ -31,17 +35,27 @@ def _error(description: str) -> dict[str, Any]:
 )
 async def create_creatives(
     body: CreativeRequest, request: Request, key: GenerateKey, state: StateDep, pipeline: PipelineDep
-) -> CreativeResult:
-    """Generate ``n`` checked candidates and return the top ``k``, ranked, with their scores.
+) -> ServedCreatives:
+    """Generate ``n`` checked candidates and return the top ``k``, ranked, with their scores. With an
+    ``experiment``, the profile's arm decides the template, adapter and sampling, and the answer carries the
+    decision to report events with.
 
     If the client disconnects, its generation is cancelled in the engine.
     """
     request_id = f"cr-{request.state.request_id}"
+
+    async def generate(served: CreativeRequest) -> CreativeResult:
+        return await cancel_on_disconnect(request, pipeline.run(served, request_id=request_id))
+
+    decision = None
     async with state.admission.slot():
         try:
-            result = await cancel_on_disconnect(request, pipeline.run(body, request_id=request_id))
+            if body.experiment is None:
+                result = await generate(body)
+            else:
+                result, decision = await serve_in_experiment(state.experiments, body, generate)
         except ClientDisconnectedError:
             state.metrics.cancelled.inc()
             raise
     state.metrics.observe_result(result)
-    return result
+    return ServedCreatives(**result.model_dump(), decision=decision)

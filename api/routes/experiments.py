@@ -1,0 +1,76 @@
+"""Online experiments over HTTP: create, list, read, stop, and the readout.
+
+Reads need ``experiments:read``, creating and stopping ``experiments:write``. The store is synchronous
+(SQLAlchemy), so the routes are plain ``def`` (FastAPI runs them in its thread pool).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from api.deps import ExperimentsReadKey, ExperimentsWriteKey, StateDep, author_of
+from api.protocol.listings import ExperimentList
+from core.schema import ErrorInfo
+from creative.experiment_arms import pin_arms
+from experiments.models import ExperimentCreate, ExperimentPublic, ExperimentReport
+from experiments.readout import ReadoutOptions
+
+router = APIRouter(prefix="/v1", tags=["experiments"])
+
+ExperimentPath = Annotated[str, Path(pattern=r"^exp_[0-9a-f]{16}$", description="An experiment id.")]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "model": dict[str, ErrorInfo]}
+
+
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("Invalid parameter; `param` names it."),
+    401: _error("Missing, invalid or revoked API key."),
+    403: _error("The key lacks the scope."),
+    404: _error("No such experiment."),
+}
+
+
+@router.post("/experiments", status_code=201, response_model=ExperimentPublic, responses=_READ_ERRORS)
+def create_experiment(body: ExperimentCreate, state: StateDep, key: ExperimentsWriteKey) -> ExperimentPublic:
+    """Create a running experiment: each arm's template version and adapter are pinned now."""
+    pinned = pin_arms(body, state.templates, state.adapters, state.settings.generation)
+    return state.experiments.create(body, pinned, author_of(key))
+
+
+@router.get("/experiments", response_model=ExperimentList, responses=_READ_ERRORS)
+def list_experiments(state: StateDep, _: ExperimentsReadKey) -> ExperimentList:
+    """Every experiment, newest first."""
+    return ExperimentList(data=state.experiments.list_all())
+
+
+@router.get("/experiments/{experiment_id}", response_model=ExperimentPublic, responses=_READ_ERRORS)
+def get_experiment(experiment_id: ExperimentPath, state: StateDep, _: ExperimentsReadKey) -> ExperimentPublic:
+    """One experiment, with what each arm serves."""
+    return state.experiments.get(experiment_id)
+
+
+@router.post("/experiments/{experiment_id}/stop", response_model=ExperimentPublic, responses=_READ_ERRORS)
+def stop_experiment(
+    experiment_id: ExperimentPath, state: StateDep, _: ExperimentsWriteKey
+) -> ExperimentPublic:
+    """Stop assigning units (idempotent); served decisions keep collecting events."""
+    return state.experiments.stop(experiment_id)
+
+
+@router.get("/experiments/{experiment_id}/report", response_model=ExperimentReport, responses=_READ_ERRORS)
+def experiment_report(
+    experiment_id: ExperimentPath, state: StateDep, _: ExperimentsReadKey
+) -> ExperimentReport:
+    """Per arm: units, events, rates with intervals over units, lift over the control (fixed and
+    always-valid), P(best), the sample-ratio check and the winners."""
+    settings = state.settings.experiments
+    options = ReadoutOptions(
+        alpha=settings.experiment_alpha,
+        tuning_units=settings.sequential_tuning_units,
+        min_events=settings.experiment_min_events,
+    )
+    return state.experiments.report(experiment_id, options)

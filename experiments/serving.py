@@ -1,0 +1,56 @@
+"""Serve a request inside an experiment: assign the unit's arm, write with what the arm pins, record the
+decision. The writing itself is passed in (``generate``), so this package stays below the writer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.errors import ServiceError
+from core.schema import CreativeRequest, CreativeResult
+from experiments.models import ServedDecision
+from experiments.store import Assignment, ExperimentStore
+
+SAMPLING_FIELDS = ("n", "k", "temperature", "top_p", "seed")
+
+
+def arm_request(request: CreativeRequest, assignment: Assignment) -> CreativeRequest:
+    """The request as the arm serves it: its pinned template and adapter, and its sampling where it sets
+    one. A request that also sets one of them is refused (the experiment decides, not the caller)."""
+    if request.template is not None:
+        raise ServiceError(
+            "the experiment's arm sets the template; leave it out", param="template", code="set_by_experiment"
+        )
+    if request.adapter != "default":
+        raise ServiceError(
+            "the experiment's arm sets the adapter; leave it out", param="adapter", code="set_by_experiment"
+        )
+    update: dict[str, Any] = {"template": assignment.pinned.template, "adapter": assignment.pinned.adapter}
+    for name in SAMPLING_FIELDS:
+        value = getattr(assignment.arm, name)
+        if value is None:
+            continue
+        if getattr(request, name) is not None:
+            raise ServiceError(
+                f"the experiment's arm sets {name}; leave it out", param=name, code="set_by_experiment"
+            )
+        update[name] = value
+    return request.model_copy(update=update)
+
+
+async def serve_in_experiment(
+    store: ExperimentStore,
+    request: CreativeRequest,
+    generate: Callable[[CreativeRequest], Awaitable[CreativeResult]],
+) -> tuple[CreativeResult, ServedDecision]:
+    """Assign, generate, then record the decision with one creative id per returned variant."""
+    assert request.experiment is not None
+    assignment = await asyncio.to_thread(
+        store.assign, request.experiment, request.profile.id, request.placement
+    )
+    result = await generate(arm_request(request, assignment))
+    decision = await asyncio.to_thread(
+        store.record_decision, assignment, request.profile.segment, len(result.variants)
+    )
+    return result, decision
