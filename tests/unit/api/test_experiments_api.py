@@ -1,0 +1,132 @@
+"""The experiments flow over HTTP with a fake engine: create, serve creatives with decisions, post events,
+read the report; scopes, arm conflicts, batch limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from api.auth import new_key
+from tests.unit.api.support import Served, serving
+
+WRITER_KEY, WRITER = new_key("analyst", ["experiments:write", "experiments:read"])
+TOOL_KEY, TOOL = new_key("campaign-tool", ["generate", "events:write"])
+EXPERIMENT: dict[str, Any] = {
+    "name": "headline test",
+    "placement": "google_search",
+    "control": "control",
+    "arms": [
+        {"name": "control", "template": "google_search@1", "adapter": None},
+        {"name": "house", "template": "google_search@1", "adapter": "house", "n": 4, "k": 2},
+    ],
+}
+
+
+def auth(key: str) -> dict[str, str]:
+    """A bearer header."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def create(served: Served, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create an experiment as the analyst; its JSON."""
+    answer = await served.client.post("/v1/experiments", json=body or EXPERIMENT, headers=auth(WRITER_KEY))
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+async def test_the_whole_flow_create_serve_report(sample_request: dict[str, Any]) -> None:
+    async with serving(api_keys=[WRITER, TOOL]) as served:
+        experiment = await create(served)
+        assert [p["template"] for p in experiment["pinned"]] == ["google_search@1", "google_search@1"]
+        assert [p["adapter"] for p in experiment["pinned"]] == [None, "house"]
+        request = {**sample_request, "experiment": experiment["id"], "n": None, "k": None}
+        answers = []
+        for unit in ("u1", "u2", "u3", "u1"):
+            body = {**request, "profile": {**request["profile"], "id": unit}}
+            answer = await served.client.post("/v1/creatives", json=body, headers=auth(TOOL_KEY))
+            assert answer.status_code == 200, answer.text
+            answers.append(answer.json())
+        first, *_, again = answers
+        assert first["decision"]["arm"] == again["decision"]["arm"]  # sticky
+        for answer in answers:
+            decision = answer["decision"]
+            assert len(decision["creative_ids"]) == len(answer["variants"])
+            assert answer["adapter"] == ("house" if decision["arm"] == "house" else None)
+        now = datetime.now(UTC).isoformat()
+        events = [
+            {
+                "event_id": f"imp-{i}",
+                "decision_id": a["decision"]["id"],
+                "creative_id": a["decision"]["creative_ids"][0],
+                "type": "impression",
+                "event_time": now,
+            }
+            for i, a in enumerate(answers)
+        ]
+        posted = await served.client.post("/v1/events", json={"events": events}, headers=auth(TOOL_KEY))
+        report = await served.client.get(
+            f"/v1/experiments/{experiment['id']}/report", headers=auth(WRITER_KEY)
+        )
+        listing = await served.client.get("/v1/experiments", headers=auth(WRITER_KEY))
+    assert posted.status_code == 200 and posted.json()["accepted"] == 4, posted.text
+    assert report.status_code == 200, report.text
+    assert sum(arm["impressions"] for arm in report.json()["arms"]) == 4
+    assert sum(arm["units"] for arm in report.json()["arms"]) == 3
+    assert [e["id"] for e in listing.json()["data"]] == [experiment["id"]]
+
+
+async def test_scopes_guard_every_route() -> None:
+    async with serving(api_keys=[WRITER, TOOL]) as served:
+        as_tool = await served.client.post("/v1/experiments", json=EXPERIMENT, headers=auth(TOOL_KEY))
+        reading = await served.client.get("/v1/experiments", headers=auth(TOOL_KEY))
+        events = await served.client.post("/v1/events", json={"events": [{}]}, headers=auth(WRITER_KEY))
+        anonymous = await served.client.get("/v1/experiments")
+    assert [as_tool.status_code, reading.status_code, events.status_code] == [403, 403, 403]
+    assert anonymous.status_code == 401
+
+
+async def test_bad_arms_and_conflicting_requests_are_clear_400s(sample_request: dict[str, Any]) -> None:
+    async with serving() as served:
+        unknown_adapter = await served.client.post(
+            "/v1/experiments",
+            json={**EXPERIMENT, "arms": [EXPERIMENT["arms"][0], {"name": "x", "adapter": "nope"}]},
+        )
+        bad_control = await served.client.post("/v1/experiments", json={**EXPERIMENT, "control": "missing"})
+        greedy = await served.client.post(
+            "/v1/experiments",
+            json={**EXPERIMENT, "arms": [EXPERIMENT["arms"][0], {"name": "g", "temperature": 0, "n": 3}]},
+        )
+        experiment = await create(served)
+        conflict = await served.client.post(
+            "/v1/creatives",
+            json={**sample_request, "experiment": experiment["id"], "template": "google_search@1"},
+        )
+        n_conflict = await served.client.post(
+            "/v1/creatives", json={**sample_request, "experiment": experiment["id"]}
+        )
+        missing = await served.client.post(
+            "/v1/creatives", json={**sample_request, "experiment": "exp_0000000000000000"}
+        )
+        await served.client.post(f"/v1/experiments/{experiment['id']}/stop")
+        stopped = await served.client.post(
+            "/v1/creatives", json={**sample_request, "experiment": experiment["id"], "n": None, "k": None}
+        )
+    assert unknown_adapter.status_code == 400 and unknown_adapter.json()["error"]["code"] == "invalid_arm"
+    assert "nope" in unknown_adapter.json()["error"]["message"]
+    assert bad_control.status_code == 400 and greedy.status_code == 400
+    assert conflict.status_code == 400 and conflict.json()["error"]["param"] == "template"
+    assert (
+        n_conflict.status_code == 400 and n_conflict.json()["error"]["param"] == "n"
+    )  # the request sets n=8
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "experiment_not_found"
+    assert stopped.status_code == 409 and stopped.json()["error"]["code"] == "experiment_stopped"
+
+
+async def test_a_batch_over_the_limits_is_refused_whole() -> None:
+    async with serving(events_max_body_bytes=64 << 10) as served:
+        too_many = await served.client.post("/v1/events", json={"events": [{}] * 1001})
+        big = {"events": [{"event_id": "x" * 100, "padding": "y" * 1000}] * 100}  # > 64 KiB
+        too_big = await served.client.post("/v1/events", json=big)
+    assert too_many.status_code == 400 and too_many.json()["error"]["param"] == "events"
+    assert too_big.status_code == 413
