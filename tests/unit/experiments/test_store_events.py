@@ -3,6 +3,7 @@ idempotent resends, the attribution window and the readout's totals."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from core.errors import ServiceError
+from experiments import __main__ as cli
 from experiments.db import DecisionRow
 from experiments.events import ingest
 from experiments.settings import ExperimentSettings
@@ -143,3 +145,22 @@ def test_the_report_reads_the_stored_events(store: ExperimentStore) -> None:
     assert sum(arm.units for arm in report.arms) == 40 and sum(arm.impressions for arm in report.arms) == 80
     assert sum(arm.clicks for arm in report.arms) == 10
     assert report.arms[1].lift["ctr"].note is not None  # 10 clicks: not tested yet
+
+
+def test_the_cli_prints_the_report(
+    store: ExperimentStore,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    experiment = store.create(spec(), pinned(), "tester")
+    serve(store, experiment.id, "user-1")
+    monkeypatch.setenv("ADCREATIVE_EXPERIMENTS_DB_URL", database_url)
+    assert cli.main(["report", experiment.id]) == 0
+    text = capsys.readouterr().out
+    assert f"experiment {experiment.id}" in text and "a (control): " in text and "sample ratio" in text
+    assert cli.main(["report", experiment.id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["experiment"] == experiment.id
+    assert cli.main(["list"]) == 0 and experiment.id in capsys.readouterr().out
+    assert cli.main(["report", "exp_0000000000000000"]) == 1
+    assert "no experiment" in capsys.readouterr().err
