@@ -44,6 +44,11 @@ _ERRORS = {
 Schema = dict[str, Any]
 
 
+def error_doc(description: str, model: type[Any] = ErrorInfo) -> dict[str, Any]:
+    """A documented error answer for a route's ``responses`` (the body is ``{"error": model}``)."""
+    return {"description": description, "model": dict[str, model]}  # type: ignore[valid-type]
+
+
 def install_openapi(app: FastAPI, settings: Settings, keys_configured: bool) -> None:
     """Make ``app.openapi()`` return the truthful document (built once, then cached like FastAPI's)."""
     generate: Callable[[], Schema] = app.openapi

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
 from api.cancellation import ClientDisconnectedError, cancel_on_disconnect
 from api.deps import GenerateKey, PipelineDep, StateDep
+from api.openapi import error_doc
 from api.protocol.creatives import ServedCreatives
-from core.schema import CreativeRequest, CreativeResult, ErrorInfo
+from core.schema import CreativeRequest, CreativeResult
 from experiments.serving import serve_in_experiment
 
 router = APIRouter(prefix="/v1", tags=["creatives"])
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "model": dict[str, ErrorInfo]}
 
 
 @router.post(
     "/creatives",
     response_model=ServedCreatives,
     responses={
-        400: _error("Invalid request; `param` names the field."),
-        404: _error("No such experiment."),
-        409: _error("The experiment is stopped."),
-        401: _error("Missing, invalid or revoked API key."),
-        403: _error("The key lacks the `generate` scope."),
-        413: _error("Body over the size limit."),
-        429: _error("At the concurrency limit; retry after `Retry-After` seconds."),
-        503: _error("The engine is starting or down; retry after `Retry-After` seconds."),
+        400: error_doc("Invalid request; `param` names the field."),
+        404: error_doc("No such experiment."),
+        409: error_doc("The experiment is stopped."),
+        401: error_doc("Missing, invalid or revoked API key."),
+        403: error_doc("The key lacks the `generate` scope."),
+        413: error_doc("Body over the size limit."),
+        429: error_doc("At the concurrency limit; retry after `Retry-After` seconds."),
+        503: error_doc("The engine is starting or down; retry after `Retry-After` seconds."),
     },
 )
 async def create_creatives(

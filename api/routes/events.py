@@ -7,12 +7,10 @@ a resent ``event_id`` is counted once. Scope ``events:write``. The route has its
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from api.deps import EventsWriteKey, StateDep
-from core.schema import ErrorInfo
+from api.openapi import error_doc
 from experiments.events import ingest
 from experiments.models import EventBatch, EventBatchResult
 
@@ -20,18 +18,14 @@ router = APIRouter(prefix="/v1", tags=["experiments"])
 EVENTS_PATH = "/v1/events"
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "model": dict[str, ErrorInfo]}
-
-
 @router.post(
     "/events",
     response_model=EventBatchResult,
     responses={
-        400: _error("Not a batch (e.g. more than 1,000 events); nothing was stored."),
-        401: _error("Missing, invalid or revoked API key."),
-        403: _error("The key lacks the `events:write` scope."),
-        413: _error("Body over the events limit; nothing was stored."),
+        400: error_doc("Not a batch (e.g. more than 1,000 events); nothing was stored."),
+        401: error_doc("Missing, invalid or revoked API key."),
+        403: error_doc("The key lacks the `events:write` scope."),
+        413: error_doc("Body over the events limit; nothing was stored."),
     },
 )
 def post_events(body: EventBatch, state: StateDep, _: EventsWriteKey) -> EventBatchResult:

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import ExperimentsReadKey, ExperimentsWriteKey, StateDep, author_of
+from api.openapi import error_doc
 from api.protocol.listings import ExperimentList
-from core.schema import ErrorInfo
 from creative.experiment_arms import pin_arms
 from experiments.models import ExperimentCreate, ExperimentPublic, ExperimentReport
 from experiments.readout import ReadoutOptions
@@ -22,15 +22,11 @@ router = APIRouter(prefix="/v1", tags=["experiments"])
 ExperimentPath = Annotated[str, Path(pattern=r"^exp_[0-9a-f]{16}$", description="An experiment id.")]
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "model": dict[str, ErrorInfo]}
-
-
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("Invalid parameter; `param` names it."),
-    401: _error("Missing, invalid or revoked API key."),
-    403: _error("The key lacks the scope."),
-    404: _error("No such experiment."),
+    400: error_doc("Invalid parameter; `param` names it."),
+    401: error_doc("Missing, invalid or revoked API key."),
+    403: error_doc("The key lacks the scope."),
+    404: error_doc("No such experiment."),
 }
 
 

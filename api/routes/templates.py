@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from api.auth import AuthError
 from api.cancellation import ClientDisconnectedError, cancel_on_disconnect
 from api.deps import GenerateKey, PipelineDep, StateDep, TemplatesWriteKey, author_of
+from api.openapi import error_doc
 from api.protocol.templates import (
     ConflictInfo,
     LabelMoveBody,
@@ -27,7 +28,6 @@ from api.protocol.templates import (
     VersionMeta,
 )
 from core.errors import CreativeInputError
-from core.schema import ErrorInfo
 from creative.preview import PreviewResult
 from prompts.models import LabelMove, TemplateDiff, TemplateValidationError, VersionDraft
 from prompts.refs import LABEL_PATTERN
@@ -44,20 +44,16 @@ VersionPath = Annotated[int, Path(ge=1, le=10**9)]
 LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN, description="e.g. `production` or `staging`.")]
 
 
-def _error(description: str, model: type[Any] = ErrorInfo) -> dict[str, Any]:
-    return {"description": description, "model": dict[str, model]}  # type: ignore[valid-type]
-
-
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("Invalid parameter; `param` names it."),
-    401: _error("Missing, invalid or revoked API key."),
-    403: _error("The key lacks the scope."),
-    404: _error("No such template or version."),
+    400: error_doc("Invalid parameter; `param` names it."),
+    401: error_doc("Missing, invalid or revoked API key."),
+    403: error_doc("The key lacks the scope."),
+    404: error_doc("No such template or version."),
 }
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_READ_ERRORS,
-    409: _error("Changed meanwhile: `current_version` says where it is now; reload.", ConflictInfo),
-    422: _error("The template is invalid: `param` names the field, the message the bad variable."),
+    409: error_doc("Changed meanwhile: `current_version` says where it is now; reload.", ConflictInfo),
+    422: error_doc("The template is invalid: `param` names the field, the message the bad variable."),
 }
 
 
@@ -173,8 +169,8 @@ def _in_sample(exc: CreativeInputError) -> CreativeInputError:
     response_model=PreviewResult,
     responses={
         **_WRITE_ERRORS,
-        429: _error("At the concurrency limit; retry after `Retry-After` seconds."),
-        503: _error("The engine is starting or down; retry after `Retry-After` seconds."),
+        429: error_doc("At the concurrency limit; retry after `Retry-After` seconds."),
+        503: error_doc("The engine is starting or down; retry after `Retry-After` seconds."),
     },
 )
 async def preview_template(

@@ -6,16 +6,21 @@ import argparse
 import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from creative.batch.arms import ArmsFileError
 from creative.batch.io import InputFormatError
 from creative.batch.journal import ResumeError, RunJournal
-from creative.batch.runner import prepare_job, run_local
+from creative.batch.runner import BatchJob, prepare_job, run_local
 from creative.batch.work import BatchAbortedError
 from creative.files import SameFileError
 from prompts.refs import TemplateSource
+
+if TYPE_CHECKING:  # imported where they run: the CLI's --help must not load ranking or vLLM
+    from creative.adapters import AdapterRegistry
+    from creative.app_settings import AppSettings
 
 
 def _error(message: str) -> int:
@@ -71,30 +76,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        if args.runner == "ray":
-            from creative.batch.ray_runner import RayOptions, run_ray
-
-            options = RayOptions(
-                address=args.ray_address,
-                workers=args.ray_workers,
-                batch_size=args.ray_batch_size,
-                num_gpus=args.ray_num_gpus,
-                num_cpus=args.ray_num_cpus,
-                concurrency=concurrency,
-                rank=not args.no_rank,
-                env=tuple(args.ray_env or ()),
-            )
-            summary = run_ray(job, settings, options, progress=not args.quiet)
-        else:
-            summary = run_local(
-                job,
-                settings,
-                templates(),
-                adapters,
-                concurrency,
-                ranking=None if args.no_rank else app_settings.ranking,
-                progress=not args.quiet,
-            )
+        summary = _execute(args, job, app_settings, templates, adapters, concurrency)
     except BatchAbortedError as exc:
         print(f"error: the batch stopped: {exc}; finished records are kept, rerun to resume", file=sys.stderr)
         return 1
@@ -107,6 +89,41 @@ def run_batch_command(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _execute(
+    args: argparse.Namespace,
+    job: BatchJob,
+    app_settings: AppSettings,
+    templates: Callable[[], TemplateSource],
+    adapters: AdapterRegistry,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Run the prepared job on the runner the arguments name; its summary."""
+    settings = app_settings.generation
+    if args.runner == "ray":
+        from creative.batch.ray_runner import RayOptions, run_ray
+
+        options = RayOptions(
+            address=args.ray_address,
+            workers=args.ray_workers,
+            batch_size=args.ray_batch_size,
+            num_gpus=args.ray_num_gpus,
+            num_cpus=args.ray_num_cpus,
+            concurrency=concurrency,
+            rank=not args.no_rank,
+            env=tuple(args.ray_env or ()),
+        )
+        return run_ray(job, settings, options, progress=not args.quiet)
+    return run_local(
+        job,
+        settings,
+        templates(),
+        adapters,
+        concurrency,
+        ranking=None if args.no_rank else app_settings.ranking,
+        progress=not args.quiet,
+    )
 
 
 def _template_text_lookup() -> Any:

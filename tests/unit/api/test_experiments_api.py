@@ -102,8 +102,11 @@ async def test_bad_arms_and_conflicting_requests_are_clear_400s(sample_request: 
             "/v1/creatives",
             json={**sample_request, "experiment": experiment["id"], "template": "google_search@1"},
         )
+        both_set_n = await create(
+            served, {**EXPERIMENT, "arms": [{**arm, "n": 2, "k": 1} for arm in EXPERIMENT["arms"]]}
+        )
         n_conflict = await served.client.post(
-            "/v1/creatives", json={**sample_request, "experiment": experiment["id"]}
+            "/v1/creatives", json={**sample_request, "experiment": both_set_n["id"]}
         )
         missing = await served.client.post(
             "/v1/creatives", json={**sample_request, "experiment": "exp_0000000000000000"}
