@@ -28,6 +28,7 @@ from experiments.models import (
     ServedDecision,
 )
 from experiments.readout import ArmTotals, ReadoutOptions, readout
+from experiments.timeline import Bucket, Timeline, timeline
 
 POLICY = "fixed_split"  # sticky HMAC assignment by the arms' weights
 
@@ -235,3 +236,9 @@ class ExperimentStore:
             computed_at=utcnow(),
             policy=experiment.policy,
         )
+
+    def timeline(self, experiment_id: str, bucket: Bucket, alpha: float = 0.05) -> Timeline:
+        """Cumulative CTR per arm at the end of each hour or day."""
+        experiment = self.get(experiment_id)
+        with self.sessions() as session:
+            return timeline(session, experiment, bucket, alpha)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from api.deps import ExperimentsReadKey, ExperimentsWriteKey, StateDep, author_of
 from api.openapi import error_doc
@@ -16,6 +16,7 @@ from api.protocol.listings import ExperimentList
 from creative.experiment_arms import pin_arms
 from experiments.models import ExperimentCreate, ExperimentPublic, ExperimentReport
 from experiments.readout import ReadoutOptions
+from experiments.timeline import Bucket, Timeline
 
 router = APIRouter(prefix="/v1", tags=["experiments"])
 
@@ -70,3 +71,14 @@ def experiment_report(
         min_events=settings.experiment_min_events,
     )
     return state.experiments.report(experiment_id, options)
+
+
+@router.get("/experiments/{experiment_id}/timeline", response_model=Timeline, responses=_READ_ERRORS)
+def experiment_timeline(
+    experiment_id: ExperimentPath,
+    state: StateDep,
+    _: ExperimentsReadKey,
+    bucket: Annotated[Bucket, Query(description="`hour` or `day`.")] = "hour",
+) -> Timeline:
+    """Per arm, the cumulative CTR and its interval at the end of each hour or day (for the page's chart)."""
+    return state.experiments.timeline(experiment_id, bucket, state.settings.experiments.experiment_alpha)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from core.errors import ServiceError
 from experiments import __main__ as cli
@@ -164,3 +165,31 @@ def test_the_cli_prints_the_report(
     assert cli.main(["list"]) == 0 and experiment.id in capsys.readouterr().out
     assert cli.main(["report", "exp_0000000000000000"]) == 1
     assert "no experiment" in capsys.readouterr().err
+
+
+def test_the_timeline_accumulates_per_arm(store: ExperimentStore) -> None:
+    experiment = store.create(spec(), pinned(), "tester")
+    start = datetime.now(UTC) - timedelta(hours=3)
+    items = []
+    for i in range(12):
+        d = serve(store, experiment.id, f"user-{i}")
+        at = start + timedelta(hours=i % 3)
+        items.append(event(d, "impression", f"i{i}", at))
+        if i % 3 == 0:
+            items.append(event(d, "click", f"c{i}", at + timedelta(minutes=1)))
+    with store.sessions.begin() as session:  # decisions served three hours ago
+        for row in session.scalars(select(DecisionRow)):
+            row.created_at = start
+    assert ingest(store, items, SETTINGS).accepted == 16
+    line = store.timeline(experiment.id, "hour")
+    points = [p for arm in line.arms.values() for p in arm]
+    assert {len(arm) for arm in line.arms.values()} == {3}  # three hours with events
+    finals = [arm[-1] for arm in line.arms.values()]
+    assert sum(p.impressions for p in finals) == 12 and sum(p.clicks for p in finals) == 4
+    assert sum(p.units for p in finals) == 12
+    for arm in line.arms.values():
+        assert [p.impressions for p in arm] == sorted(p.impressions for p in arm)  # cumulative
+    assert all(p.low is None or p.low <= (p.ctr or 0) for p in points)
+    totals = {t.name: t for t in store.arm_totals(store.get(experiment.id))}
+    for name, arm in line.arms.items():  # the last point is the readout's rate
+        assert arm[-1].impressions == totals[name].impressions and arm[-1].clicks == totals[name].clicks

@@ -1,0 +1,121 @@
+"""An experiment's CTR over time: per arm, the cumulative rate and its interval at the end of each hour or
+day, computed with the readout's own estimator from per-unit counts (one pass, sums updated as units'
+counts grow)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.database import utcnow
+from experiments import stats
+from experiments.db import DecisionRow, EventRow
+from experiments.models import ExperimentPublic
+
+Bucket = Literal["hour", "day"]
+MAX_POINTS = 500
+
+
+class TimelinePoint(BaseModel):
+    """One arm's cumulative CTR at the end of one bucket."""
+
+    at: datetime
+    units: int
+    impressions: int
+    clicks: int
+    ctr: float | None
+    low: float | None
+    high: float | None
+
+
+class Timeline(BaseModel):
+    """``GET /v1/experiments/{id}/timeline``: per arm, one point per bucket with events."""
+
+    experiment: str
+    bucket: Bucket
+    arms: dict[str, list[TimelinePoint]]
+
+
+def _finite(value: float | np.ndarray) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _floor(at: datetime, bucket: Bucket) -> datetime:
+    at = at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0) if bucket == "day" else at
+
+
+class _ArmSums:
+    """Cumulative per-unit counts of one arm and the sums the ratio estimator needs."""
+
+    def __init__(self) -> None:
+        self.per_unit: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.units: set[str] = set()
+        self.x = self.y = self.xx = self.yy = self.xy = 0.0
+
+    def add(self, unit: str, impressions: int, clicks: int) -> None:
+        counts = self.per_unit[unit]
+        x0, y0 = counts
+        x1, y1 = x0 + impressions, y0 + clicks
+        self.x += x1 - x0
+        self.y += y1 - y0
+        self.xx += x1 * x1 - x0 * x0
+        self.yy += y1 * y1 - y0 * y0
+        self.xy += x1 * y1 - x0 * y0
+        counts[:] = [x1, y1]
+
+    def point(self, at: datetime, alpha: float) -> TimelinePoint:
+        estimate = stats.ratio(
+            stats.UnitSums(float(len(self.units)), self.y, self.x, self.yy, self.xx, self.xy)
+        )
+        low, high = stats.fixed_interval(estimate, alpha)
+        return TimelinePoint(
+            at=at,
+            units=len(self.units),
+            impressions=int(self.x),
+            clicks=int(self.y),
+            ctr=_finite(estimate.value),
+            low=_finite(low),
+            high=_finite(high),
+        )
+
+
+def timeline(session: Session, experiment: ExperimentPublic, bucket: Bucket, alpha: float) -> Timeline:
+    """Cumulative CTR per arm at the end of every bucket that saw a decision or an event (at most 500)."""
+    first_seen = session.execute(
+        select(DecisionRow.arm, DecisionRow.unit_hash, func.min(DecisionRow.created_at))
+        .where(DecisionRow.experiment_id == experiment.id)
+        .group_by(DecisionRow.arm, DecisionRow.unit_hash)
+    ).tuples()
+    changes: dict[datetime, list[tuple[str, str, int, int]]] = defaultdict(list)
+    for arm, unit, at in first_seen:
+        changes[_floor(at, bucket)].append((arm, unit, 0, 0))
+    events = session.execute(
+        select(DecisionRow.arm, DecisionRow.unit_hash, EventRow.type, EventRow.event_time)
+        .join(DecisionRow, EventRow.decision_id == DecisionRow.id)
+        .where(EventRow.experiment_id == experiment.id, EventRow.type.in_(("impression", "click")))
+    ).tuples()
+    for arm, unit, kind, at in events:
+        changes[_floor(at, bucket)].append((arm, unit, int(kind == "impression"), int(kind == "click")))
+    sums = {arm.name: _ArmSums() for arm in experiment.arms}
+    points: dict[str, list[TimelinePoint]] = {arm.name: [] for arm in experiment.arms}
+    step = timedelta(days=1) if bucket == "day" else timedelta(hours=1)
+    for start in sorted(changes):
+        for arm, unit, impressions, clicks in changes[start]:
+            if arm in sums:
+                sums[arm].units.add(unit)
+                sums[arm].add(unit, impressions, clicks)
+        end = min(start + step, utcnow())
+        for name, arm_sums in sums.items():
+            points[name].append(arm_sums.point(end, alpha))
+    for name in points:
+        points[name] = points[name][-MAX_POINTS:]
+    return Timeline(experiment=experiment.id, bucket=bucket, arms=points)
