@@ -1,4 +1,5 @@
-"""``GET /ui/templates``: the template editor, a small static app (HTML + vanilla JS + CSS, no build step).
+"""``GET /ui/templates`` (the template editor) and ``GET /ui/experiments`` (the experiments' readouts): small
+static apps (HTML + vanilla JS + CSS, no build step).
 
 The page talks to the JSON API only (``/v1/templates…``, ``/v1/placements``); its assets are served from
 ``/ui/static``. A strict Content-Security-Policy keeps everything same-origin (the machine may be offline,
@@ -28,6 +29,16 @@ async def template_editor() -> FileResponse:
     """The editor page."""
     return FileResponse(
         STATIC_DIR / "templates.html",
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/ui/experiments")
+async def experiments_page() -> FileResponse:
+    """The experiments page: the list, a readout and CTR over time."""
+    return FileResponse(
+        STATIC_DIR / "experiments.html",
         media_type="text/html; charset=utf-8",
         headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"},
     )
