@@ -61,7 +61,7 @@ def _finite(value: float | np.floating | np.ndarray) -> float | None:
 
 
 def _rate(estimate: stats.Estimate, alpha: float) -> RateReport:
-    low, high = stats.fixed_interval(estimate, alpha)
+    low, high = stats.rate_interval(estimate, alpha)
     return RateReport(value=_finite(estimate.value), low=_finite(low), high=_finite(high))
 
 

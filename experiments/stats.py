@@ -84,6 +84,12 @@ def fixed_interval(estimate: Estimate, alpha: float = DEFAULT_ALPHA) -> tuple[Ar
     return value - z * se, value + z * se
 
 
+def rate_interval(estimate: Estimate, alpha: float = DEFAULT_ALPHA) -> tuple[Array, Array]:
+    """The fixed-horizon interval of a rate, its lower end kept at 0 (a rate is never negative)."""
+    low, high = fixed_interval(estimate, alpha)
+    return np.maximum(low, 0.0), high
+
+
 def fixed_p_value(estimate: Estimate) -> Array | float:
     """Two-sided z-test p-value of ``value = 0`` for one look (invalid when peeked at repeatedly)."""
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -76,7 +76,7 @@ class _ArmSums:
         estimate = stats.ratio(
             stats.UnitSums(float(len(self.units)), self.y, self.x, self.yy, self.xx, self.xy)
         )
-        low, high = stats.fixed_interval(estimate, alpha)
+        low, high = stats.rate_interval(estimate, alpha)
         return TimelinePoint(
             at=at,
             units=len(self.units),

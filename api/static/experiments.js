@@ -135,6 +135,11 @@ async function drawChart() {
     }
     const path = shown.map((p) => `${x(Date.parse(p.at))},${y(p.ctr)}`).join(" ");
     svg.append(el("svg:polyline", { points: path, fill: "none", stroke: color, "stroke-width": 2, "data-arm": name }));
+    for (const p of shown) {  // a dot per point: a single hour still shows
+      const dot = el("svg:circle", { cx: x(Date.parse(p.at)), cy: y(p.ctr), r: 3.5, fill: color });
+      dot.append(el("svg:title", {}, `${name} ${p.at}: ${pct(p.ctr)}${interval(p.low, p.high)}, ${p.units} units`));
+      svg.append(dot);
+    }
     const item = el("span");
     item.append(el("span", { class: `swatch c${index % COLORS.length}` }), name);
     legend.append(item);

@@ -141,7 +141,7 @@ def coverage(
     for start in range(0, simulations, chunk):
         sim = simulate(rng, min(chunk, simulations - start), units_per_arm, list(ctrs))
         rates = stats.ratio(sim.sums("ctr"))
-        low, high = stats.fixed_interval(rates)
+        low, high = stats.rate_interval(rates)
         truth = np.asarray(ctrs)[None, None, :]
         rate_hits += int(((low <= truth) & (truth <= high)).sum())
         value, error = np.asarray(rates.value), np.asarray(rates.std_error)
