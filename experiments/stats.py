@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 Array = NDArray[np.float64]
 DEFAULT_ALPHA = 0.05
@@ -163,6 +162,8 @@ def sample_ratio_p_value(assigned_units: ArrayLike, intended_split: ArrayLike) -
 
 def benjamini_hochberg(p_values: ArrayLike) -> Array:
     """BH-adjusted p-values (NaNs stay NaN and take no part)."""
+    from statsmodels.stats.multitest import multipletests  # ~1 s to import: only when a report needs it
+
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full_like(p, np.nan)
     present = np.isfinite(p)

@@ -4,7 +4,8 @@ Figures per arm (``ranking.metrics.Scorecard`` plus a few counts): validity (val
 repair), faithfulness (share of candidates without a number outside the product facts), personalization
 (pairs of rows with the same product and placement but different profiles, each arm's copy told apart),
 diversity (distinct-2 and 1 − mean pairwise cosine of the top-k), novelty against the template text and the
-mean rank score. ``ranking`` is imported inside the functions: only entry points load it.
+mean rank score. The candidate rates carry 95% intervals over records, by the online readout's estimator
+(:mod:`experiments.stats`). ``ranking`` is imported inside the functions: only entry points load it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from core.schema import CreativeRequest, CreativeResult, ErrorInfo, Variant
 from creative.batch.io import read_records, read_rows
 from creative.rows import parse_row_object
+from experiments import stats
 
 if TYPE_CHECKING:
     import torch
@@ -104,6 +108,22 @@ def _pairs(
     return pairs
 
 
+def rate_interval(
+    results: Sequence[CreativeResult], numerator: Callable[[CreativeResult], int]
+) -> list[float] | None:
+    """The 95% interval of a candidate rate over records (each record a unit, its candidates the
+    denominator): the estimator the online readout uses, so offline and online arms read the same way."""
+    from ranking.metrics import candidates
+
+    if len(results) < 2:
+        return None
+    y = np.array([numerator(r) for r in results], dtype=float)
+    x = np.array([candidates(r) for r in results], dtype=float)
+    sums = stats.UnitSums(float(len(y)), y.sum(), x.sum(), (y * y).sum(), (x * x).sum(), (x * y).sum())
+    low, high = stats.rate_interval(stats.ratio(sums))
+    return None if not (np.isfinite(low) and np.isfinite(high)) else [float(low), float(high)]
+
+
 def _mean(values: Iterable[float]) -> float | None:
     items = list(values)
     return sum(items) / len(items) if items else None
@@ -136,7 +156,9 @@ def arm_figures(
         "adapter": records[0].get("adapter") if records else None,
         "templates": sorted({r["template"]["ref"] for r in records if r.get("template")}),
         "valid_first_try_rate": card.valid_first_try_rate,
+        "valid_first_try_rate_interval": rate_interval(results, lambda r: r.stats.valid_first_try),
         "valid_after_repair_rate": card.valid_after_repair_rate,
+        "valid_after_repair_rate_interval": rate_interval(results, lambda r: r.stats.returned),
         "faithfulness_violations": card.faithfulness_violations,
         "faithfulness": None
         if card.faithfulness_violation_rate is None
@@ -177,12 +199,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _span(interval: list[float] | None) -> str:
+    return "–" if not interval else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The figures as a plain-text table: one row per figure, one column per arm."""
     arms: list[str] = report["arms"]
     rows = [["", *arms]]
     for key, label in FIGURES:
         rows.append([label, *(_cell(report["figures"][arm].get(key)) for arm in arms)])
+        if any(report["figures"][arm].get(f"{key}_interval") for arm in arms):
+            rows.append(
+                ["  95% interval", *(_span(report["figures"][arm].get(f"{key}_interval")) for arm in arms)]
+            )
     rows.append(["adapter", *(_cell(report["figures"][arm].get("adapter") or "base") for arm in arms)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [

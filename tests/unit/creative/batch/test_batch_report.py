@@ -4,7 +4,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from creative.batch.report import build_report, format_table, write_chart
+import numpy as np
+import pytest
+
+from core.schema import CreativeResult
+from creative.batch.report import build_report, format_table, rate_interval, write_chart
 from creative.batch.runner import RunTimes, finish, run_units
 from tests.fakes import FakeEngine
 from tests.unit.creative.batch.support import make_job, processor
@@ -68,7 +72,8 @@ async def test_report_compares_arms_side_by_side_and_draws_a_chart(
         assert figures["novelty"] is not None
     table = format_table(report)
     assert table.splitlines()[0].split() == ["plain", "numbers"]
-    assert "valid first try" in table and "personalization" in table
+    assert "valid first try" in table and "personalization" in table and "95% interval" in table
+    assert all(len(report["figures"][arm]["valid_first_try_rate_interval"]) == 2 for arm in report["arms"])
 
     png = write_chart(report, tmp_path / "chart.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -94,3 +99,41 @@ def test_report_command_on_a_parquet_output_without_embeddings(
     finish(job, RunTimes(units_run=written))
     assert main(["report", str(job.output_path), "--no-embed", "--chart", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_candidate_rates_carry_the_online_readouts_interval() -> None:
+    def result(valid: int, rejected: int) -> CreativeResult:
+        stats = {
+            "requested": 4,
+            "returned": valid,
+            "valid_first_try": valid,
+            "repaired": 0,
+            "regenerated": 0,
+            "rejected": rejected,
+            "rounds": 1,
+        }
+        return CreativeResult.model_validate(
+            {
+                "request_id": "r",
+                "placement": "google_search",
+                "template": {"name": "t", "version": 1},
+                "model": "m",
+                "seed": None,
+                "k": 1,
+                "variants": [],
+                "rejected": [],
+                "stats": stats,
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                "sampling": {"n": 4, "k": 1, "temperature": 0.8, "top_p": 0.95},
+                "timings": {},
+            }
+        )
+
+    results = [result(v, 4 - v) for v in (4, 3, 2, 4, 1, 3, 4, 2)]
+    interval = rate_interval(results, lambda r: r.stats.valid_first_try)
+    assert interval is not None
+    valid = np.array([4, 3, 2, 4, 1, 3, 4, 2], dtype=float)
+    rate = valid.sum() / 32
+    half = 1.959964 * np.std(valid / 4 - rate, ddof=1) / np.sqrt(8)  # equal denominators: the mean's interval
+    assert interval == pytest.approx([rate - half, rate + half], rel=1e-5)
+    assert rate_interval(results[:1], lambda r: r.stats.valid_first_try) is None
