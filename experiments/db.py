@@ -89,6 +89,7 @@ class EventRow(Base):
     __table_args__ = (
         UniqueConstraint("experiment_id", "event_id", name="uq_events_experiment_event"),
         Index("ix_events_decision", "decision_id"),
+        Index("ix_events_creative_type", "creative_id", "type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -43,10 +43,12 @@ class _Batch:
                 select(CreativeRow.id, CreativeRow.decision_id).where(CreativeRow.id.in_(creative_ids))
             ).tuples()
         }
+        experiments = {experiment for experiment, _ in self.decisions.values()}
         self.seen: set[tuple[str, str]] = set(
-            session.execute(
+            session.execute(  # (experiment_id, event_id) is the unique index: both columns, so it is used
                 select(EventRow.experiment_id, EventRow.event_id).where(
-                    EventRow.event_id.in_({e.event_id for e in events})
+                    EventRow.experiment_id.in_(experiments),
+                    EventRow.event_id.in_({e.event_id for e in events}),
                 )
             ).tuples()
         )
