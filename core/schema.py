@@ -27,6 +27,13 @@ LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9
 
 MAX_SEED = 2**31 - 1
 _PLACEMENT_NAMES: list[JsonValue] = [name for name in sorted(PLACEMENTS)]  # documented as an enum
+PlacementName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    Field(
+        description="An ad surface from `GET /v1/placements`.", json_schema_extra={"enum": _PLACEMENT_NAMES}
+    ),
+]
 
 
 def _is_number(annotation: Any) -> bool:
@@ -83,10 +90,7 @@ class CreativeRequest(StrictModel):
 
     profile: Profile
     product: Product
-    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
-        description="An ad surface from `GET /v1/placements`.",
-        json_schema_extra={"enum": _PLACEMENT_NAMES},
-    )
+    placement: PlacementName
     n: int | None = Field(default=None, ge=1, le=128, description="Candidate variants to write.")
     k: int | None = Field(default=None, ge=1, le=128, description="Variants to return after ranking.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)

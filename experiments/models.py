@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_v
 
 from core.arms import Arm, cross_field_problems
 from core.placements import PLACEMENTS
-from core.schema import ErrorInfo, StrictModel
+from core.schema import ErrorInfo, PlacementName, StrictModel
 
 MetricName = Literal["ctr", "conversion_rate"]
 EventType = Literal["impression", "click", "conversion"]
@@ -34,7 +34,7 @@ class ExperimentBase(StrictModel):
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
-    placement: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    placement: PlacementName
     control: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="The arm every other arm's lift is measured against."
     )

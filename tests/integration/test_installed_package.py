@@ -26,7 +26,7 @@ from tests.support.server import Server, free_port, stop
 
 pytestmark = pytest.mark.integration
 
-PACKAGES = ("core", "creative", "ranking", "prompts", "api", "grouped_lora")
+PACKAGES = ("core", "creative", "ranking", "prompts", "experiments", "api", "grouped_lora")
 START_TIMEOUT_S = 420.0  # model preparation (~30 s) + engine and ranker start, on a busy 2-core machine
 Snapshot = dict[str, tuple[int, int]]
 

@@ -127,9 +127,11 @@ GENERATING = ("POST /v1/creatives", "POST /v1/templates/{name}/preview")
 # whose `param` names the field: k > n, temperature 0 with n > 1, an adapter or template that does not
 # exist or does not serve the placement, a prompt over max_prompt_tokens, special tokens or control
 # characters in untrusted text, template variables that are not declared or not provided, placements a
-# template cannot serve, adapter folders outside the allowed roots or made for another base model.
+# template cannot serve, adapter folders outside the allowed roots or made for another base model, an
+# experiment's duplicate arm names or a control that is not one of its arms.
 SEMANTIC_REFUSALS = {
     GENERATING: ("400", "422"),
+    ("POST /v1/experiments",): ("400",),
     ("POST /v1/adapters",): ("400",),
     ("POST /v1/templates/{name}/versions",): ("422",),
 }
