@@ -117,18 +117,18 @@ def test_an_event_later_than_the_window_is_refused(store: ExperimentStore) -> No
     assert wider.accepted == 1
 
 
-def test_a_resent_batch_is_counted_once(store: ExperimentStore) -> None:
+def test_a_resent_tenth_is_counted_once(store: ExperimentStore) -> None:
     experiment = store.create(spec(), pinned(), "tester")
-    decisions = [serve(store, experiment.id, f"user-{i}") for i in range(20)]
+    decisions = [serve(store, experiment.id, f"user-{i}") for i in range(50)]
     now = datetime.now(UTC)
-    batch = [event(d, "impression", f"imp-{d.id}", now) for d in decisions]
-    batch += [event(d, "click", f"click-{d.id}", now + timedelta(seconds=1)) for d in decisions[:5]]
-    assert ingest(store, batch, SETTINGS).accepted == 25
-    resent = ingest(store, batch[:3] + batch[-2:], SETTINGS)  # 10% resent, mixed kinds
-    assert (resent.accepted, resent.duplicates) == (0, 5)
-    totals = {arm.name: arm for arm in store.arm_totals(experiment)}
-    assert sum(a.impressions for a in totals.values()) == 20 and sum(a.clicks for a in totals.values()) == 5
-    assert sum(a.units for a in totals.values()) == 20
+    impressions = [event(d, "impression", f"imp-{d.id}", now) for d in decisions]
+    clicks = [event(d, "click", f"click-{d.id}", now + timedelta(seconds=1)) for d in decisions]
+    assert ingest(store, impressions + clicks, SETTINGS).accepted == 100
+    resent = ingest(store, impressions[:5] + clicks[-5:], SETTINGS)  # 10% of the events, both kinds
+    assert (resent.accepted, resent.duplicates, resent.rejected) == (0, 10, 0)
+    totals = store.arm_totals(experiment)
+    assert sum(a.impressions for a in totals) == 50 and sum(a.clicks for a in totals) == 50
+    assert sum(a.units for a in totals) == 50
 
 
 def test_the_report_reads_the_stored_events(store: ExperimentStore) -> None:
