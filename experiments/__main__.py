@@ -2,12 +2,14 @@
 
 python -m experiments list
 python -m experiments report EXPERIMENT_ID [--json]
+python -m experiments simulate SCENARIO [--seeds N] [--out DIR]   # a committed scenario (A, B, C…) or a YAML
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from core.errors import ServiceError
 from experiments.models import ExperimentReport, LiftReport, RateReport
@@ -59,6 +61,29 @@ def format_report(report: ExperimentReport) -> str:
     return "\n".join(lines)
 
 
+def _simulate(name: str, seeds: int | None, out: Path) -> int:
+    from experiments.simulate import load_scenario, simulate, write_outputs
+
+    try:
+        scenario = load_scenario(name)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if seeds is not None:
+        scenario = scenario.model_copy(update={"seeds": seeds})
+    print(
+        f"scenario {scenario.name}: {scenario.impressions:,} impressions × {scenario.seeds} seeds",
+        file=sys.stderr,
+    )
+    result = simulate(scenario)
+    json_path, png_path = write_outputs(result, out)
+    for policy, data in result["policies"].items():
+        ratio = data["regret_vs_baseline"]
+        print(f"  {policy:22} regret {data['mean_regret']:9.1f}  ÷ {scenario.baseline}: {ratio}")
+    print(f"wrote {json_path} and {png_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m experiments``."""
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
@@ -67,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="one experiment's readout")
     report.add_argument("experiment_id")
     report.add_argument("--json", action="store_true", help="the API's JSON instead of text")
+    sim = sub.add_parser("simulate", help="run allocation policies on a scenario: regret curves and a plot")
+    sim.add_argument("scenario", help="a committed scenario's name (A, B, C, A-hourly) or a YAML file")
+    sim.add_argument("--seeds", type=int, default=None, help="override the scenario's number of seeds")
+    sim.add_argument("--out", type=Path, default=Path("simulations"), help="folder for <name>.json and .png")
     args = parser.parse_args(argv)
+    if args.command == "simulate":
+        return _simulate(args.scenario, args.seeds, args.out)
     settings = ExperimentSettings()
     store = ExperimentStore.from_url(settings.experiments_db_url)
     try:
