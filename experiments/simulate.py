@@ -54,6 +54,7 @@ class Scenario(BaseModel):
     baseline: str
     floor: float = Field(default=0.01, ge=0.0, lt=1.0)
     policy_options: dict[str, dict[str, float]] = Field(default_factory=dict)
+    offpolicy: OffPolicy | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -78,15 +79,39 @@ def load_scenario(name_or_path: str) -> Scenario:
     return Scenario.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+class OffPolicyTarget(BaseModel):
+    """A policy to evaluate from the logs: always one arm, or a fixed arm per segment."""
+
+    model_config = ConfigDict(extra="forbid")
+    always: str | None = None
+    per_segment: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> OffPolicyTarget:
+        if (self.always is None) == (self.per_segment is None):
+            raise ValueError("give exactly one of always or per_segment")
+        return self
+
+
+class OffPolicy(BaseModel):
+    """Off-policy figures: the logging policy that serves, and the targets evaluated from its logs."""
+
+    model_config = ConfigDict(extra="forbid")
+    logging: str
+    targets: dict[str, OffPolicyTarget]
+
+
 @dataclass
 class Run:
-    """One policy on one seed: its cumulative regret at every impression and its arm counts."""
+    """One policy on one seed: its cumulative regret at every impression, its arm counts and, when asked,
+    its logs (context key, arm, logged propensity, reward)."""
 
     regret: np.ndarray
     pulls: np.ndarray
+    logs: list[tuple[str, int, float, float]]
 
 
-def run_policy(scenario: Scenario, policy_name: str, seed: int) -> Run:
+def run_policy(scenario: Scenario, policy_name: str, seed: int, keep_logs: bool = False) -> Run:
     """Serve ``scenario.impressions`` with one policy, updating it in batches as the scenario says."""
     rng = np.random.default_rng([seed, 7])
     traffic = np.random.default_rng([seed, 11])  # the same users and clicks for every policy
@@ -99,6 +124,7 @@ def run_policy(scenario: Scenario, policy_name: str, seed: int) -> Run:
     regret = np.empty(scenario.impressions)
     pulls = np.zeros(len(scenario.arms), dtype=int)
     pending: deque[tuple[int, Observation]] = deque()
+    logs: list[tuple[str, int, float, float]] = []
     served = 0
     total = 0.0
     while served < scenario.impressions:
@@ -110,9 +136,11 @@ def run_policy(scenario: Scenario, policy_name: str, seed: int) -> Run:
         luck = traffic.random(size)
         for offset, segment_index in enumerate(users):
             context = Context(segment=segments[segment_index])
-            arm, _ = policy.choose(context, rng)
+            arm, propensity = policy.choose(context, rng)
             rates = table[context.segment]
             reward = float(luck[offset] < rates[arm])
+            if keep_logs:
+                logs.append((context.segment, arm, propensity, reward))
             total += max(rates) - rates[arm]
             regret[served + offset] = total
             pulls[arm] += 1
@@ -122,7 +150,7 @@ def run_policy(scenario: Scenario, policy_name: str, seed: int) -> Run:
         while pending and pending[0][0] < served:
             visible.append(pending.popleft()[1])
         policy.update(visible)
-    return Run(regret, pulls)
+    return Run(regret, pulls, logs)
 
 
 def simulate(scenario: Scenario) -> dict[str, Any]:

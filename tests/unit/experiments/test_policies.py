@@ -13,6 +13,7 @@ from scipy import integrate, stats
 from experiments import __main__ as cli
 from experiments.policies import Context, Observation, Policy, make_policy, top_two_probabilities
 from experiments.simulate import SCENARIOS_DIR, load_scenario, run_policy, simulate
+from experiments.simulate_offpolicy import simulate_offpolicy
 
 CONTEXTS = [Context("outdoor", "google_search"), Context("commuter", "push"), Context()]
 
@@ -94,3 +95,13 @@ def test_every_committed_scenario_loads_and_the_cli_writes_a_plot(tmp_path: Path
     assert cli.main(["simulate", str(small), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "tiny.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli.main(["simulate", "no-such-scenario"]) == 1
+
+
+def test_the_offpolicy_scenario_estimates_its_targets_from_the_logs() -> None:
+    scenario = load_scenario("OPE").model_copy(update={"impressions": 20_000, "seeds": 2})
+    result = simulate_offpolicy(scenario)
+    assert set(result) == {"always c2", "segment's own arm"}
+    assert result["segment's own arm"]["truth"] == pytest.approx(0.04)
+    for target in result.values():
+        for estimator in ("ips", "snips", "dr"):
+            assert target[estimator]["median_relative_error"] < 0.3  # 20,000 logs: rough but on target
