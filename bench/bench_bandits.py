@@ -1,7 +1,7 @@
 """The allocation policies on the committed scenarios (``experiments/scenarios``), at full size: regret
 ratios, curves and plots. Writes ``bench/results/bandits.json`` and ``bench/results/bandits/<scenario>.png``.
 
-    python bench/bench_bandits.py                 # A, A-hourly, B, C and OPE with their own seeds (30 each)
+    python bench/bench_bandits.py                 # A, A-hourly, B, C, OPE and BAI (30 seeds each)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from common import RESULTS_DIR, Figure, ratio, write_result
 
 from experiments.simulate import load_scenario, simulate, write_outputs
+from experiments.simulate_bai import simulate_bai
 from experiments.simulate_offpolicy import simulate_offpolicy
 
 SCENARIOS = ("A", "A-hourly", "B", "C")
@@ -42,6 +43,12 @@ def main() -> None:
         ope_scenario = ope_scenario.model_copy(update={"seeds": args.seeds})
     ope = simulate_offpolicy(ope_scenario)
     seconds["OPE"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    bai_scenario = load_scenario("BAI")
+    if args.seeds is not None:
+        bai_scenario = bai_scenario.model_copy(update={"seeds": args.seeds})
+    bai = simulate_bai(bai_scenario)
+    seconds["BAI"] = round(time.perf_counter() - started, 1)
     c_best_plain = min(regret("C", "uniform"), regret("C", "thompson"))
     figures = [
         Figure(
@@ -92,6 +99,15 @@ def main() -> None:
         }
         for name, result in results.items()
     }
+    figures.append(Figure("BAI: top-two thompson correct", bai["correct"], unit="share", goal=">= 0.95"))
+    figures.append(
+        Figure(
+            "BAI: top-two sample ÷ fixed-horizon A/B sample",
+            round(bai["share_of_fixed_horizon"], 3),
+            goal="<= 0.7",
+        )
+    )
+    details["BAI"] = {"seeds": bai_scenario.seeds, "seconds": seconds["BAI"], **bai}
     details["OPE"] = {"seeds": ope_scenario.seeds, "seconds": seconds["OPE"], "targets": ope}
     write_result(
         "bandits", figures, details, dtype=None, kernel=None, settings={"scenarios": list(SCENARIOS)}

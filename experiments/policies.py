@@ -112,6 +112,13 @@ class Thompson(Policy):
             self._counts[key] = np.tile(np.asarray(self.prior, dtype=float), (self.arms, 1))
         return self._counts[key]
 
+    def probability_best(self, context: Context) -> Array:
+        """P(each arm has the highest rate) under the posterior, by Monte Carlo (no floor, no top-two)."""
+        counts = self._posterior(context)
+        rng = np.random.default_rng(_seed(self.version, context))
+        samples = rng.beta(counts[:, 0], counts[:, 1], size=(self.draws, self.arms))
+        return np.bincount(samples.argmax(axis=1), minlength=self.arms) / self.draws
+
     def _raw(self, context: Context) -> Array:
         counts = self._posterior(context)
         if self.pooled_prior:  # shrink toward the pooled rate instead of Beta(1, 1)'s 50%

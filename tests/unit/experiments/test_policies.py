@@ -13,6 +13,7 @@ from scipy import integrate, stats
 from experiments import __main__ as cli
 from experiments.policies import Context, Observation, Policy, make_policy, top_two_probabilities
 from experiments.simulate import SCENARIOS_DIR, load_scenario, run_policy, simulate
+from experiments.simulate_bai import fixed_horizon_sample, top_two_run
 from experiments.simulate_offpolicy import simulate_offpolicy
 
 CONTEXTS = [Context("outdoor", "google_search"), Context("commuter", "push"), Context()]
@@ -105,3 +106,11 @@ def test_the_offpolicy_scenario_estimates_its_targets_from_the_logs() -> None:
     for target in result.values():
         for estimator in ("ips", "snips", "dr"):
             assert target[estimator]["median_relative_error"] < 0.3  # 20,000 logs: rough but on target
+
+
+def test_top_two_names_the_best_arm_with_fewer_impressions_than_an_equal_split() -> None:
+    rates = np.array([0.02, 0.05])
+    fixed = fixed_horizon_sample(rates, runs=2000)
+    runs = [top_two_run(rates, seed, confidence=0.95, cap=3 * fixed) for seed in range(4)]
+    assert all(correct for _, correct in runs)
+    assert np.mean([n for n, _ in runs]) < fixed
