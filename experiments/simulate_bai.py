@@ -57,7 +57,12 @@ def top_two_run(
     return served, int(policy.probability_best(plain).argmax()) == int(rates.argmax())
 
 
-def simulate_bai(scenario: Scenario, confidence: float = 0.95) -> dict[str, Any]:
+# Stopping when the posterior names a best arm at 95% was right in only 90% of 30 runs (optional stopping
+# makes the posterior overconfident); at 97.5% it is right in ≥ 95%.
+DEFAULT_CONFIDENCE = 0.975
+
+
+def simulate_bai(scenario: Scenario, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
     """Top-two Thompson's stopping samples and accuracy over the seeds, and the fixed-horizon sample."""
     rates = np.asarray(next(iter(scenario.ctr.values())), dtype=float)
     fixed = fixed_horizon_sample(rates)
