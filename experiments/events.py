@@ -128,12 +128,18 @@ def ingest(store: ExperimentStore, items: Sequence[Any], settings: ExperimentSet
     rows: list[dict[str, Any]] = []
     with store.sessions.begin() as session:
         batch = _Batch(session, events)
-        for event in events:  # a click may follow its impression within the same batch
-            if event.type == "impression" and batch.creatives.get(event.creative_id) == event.decision_id:
-                batch.note_impression(event.creative_id, event.event_time)
+        for index, item in enumerate(parsed):  # a click may follow its impression within the same batch
+            if not isinstance(item, EventIn) or item.type != "impression":
+                continue
+            if _problem(item, index, batch, settings, now) is None:
+                batch.note_impression(item.creative_id, item.event_time)
         for index, item in enumerate(parsed):
             if isinstance(item, ErrorInfo):
                 results.append(EventResult(index=index, status="rejected", error=item))
+                continue
+            decision = batch.decisions.get(item.decision_id)
+            if decision is not None and (decision[0], item.event_id) in batch.seen:  # a resend: counted once
+                results.append(EventResult(index=index, event_id=item.event_id, status="duplicate"))
                 continue
             problem = _problem(item, index, batch, settings, now)
             if problem is not None:
@@ -142,9 +148,6 @@ def ingest(store: ExperimentStore, items: Sequence[Any], settings: ExperimentSet
                 )
                 continue
             experiment_id = batch.decisions[item.decision_id][0]
-            if (experiment_id, item.event_id) in batch.seen:
-                results.append(EventResult(index=index, event_id=item.event_id, status="duplicate"))
-                continue
             batch.seen.add((experiment_id, item.event_id))
             rows.append(
                 {

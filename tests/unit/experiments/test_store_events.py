@@ -193,3 +193,38 @@ def test_the_timeline_accumulates_per_arm(store: ExperimentStore) -> None:
     totals = {t.name: t for t in store.arm_totals(store.get(experiment.id))}
     for name, arm in line.arms.items():  # the last point is the readout's rate
         assert arm[-1].impressions == totals[name].impressions and arm[-1].clicks == totals[name].clicks
+
+
+def test_a_resend_is_a_duplicate_even_when_it_would_now_be_refused(store: ExperimentStore) -> None:
+    experiment = store.create(spec(), pinned(), "tester")
+    decision = serve(store, experiment.id, "user-1")
+    assert ingest(store, [event(decision, "impression", "once")], SETTINGS).accepted == 1
+    later = datetime.now(UTC) + timedelta(days=1)  # the client's clock moved: the same event, resent
+    resent = ingest(store, [event(decision, "impression", "once", later)], SETTINGS)
+    assert [r.status for r in resent.results] == ["duplicate"]
+
+
+def test_a_refused_impression_does_not_let_a_click_through(store: ExperimentStore) -> None:
+    experiment = store.create(spec(), pinned(), "tester")
+    decision = serve(store, experiment.id, "user-1")
+    future = datetime.now(UTC) + timedelta(hours=2)
+    result = ingest(
+        store,
+        [
+            event(decision, "impression", "i", future),
+            event(decision, "click", "c", future + timedelta(seconds=1)),
+        ],
+        SETTINGS,
+    )
+    codes = [r.error.code if r.error else r.status for r in result.results]
+    assert codes == ["future_event", "future_event"]
+    now = datetime.now(UTC)
+    result = ingest(
+        store,
+        [event(decision, "impression", "i2", now - timedelta(hours=1)), event(decision, "click", "c2", now)],
+        SETTINGS,
+    )
+    assert [r.error.code if r.error else r.status for r in result.results] == [
+        "outside_attribution_window",
+        "click_before_impression",
+    ]
