@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import secrets
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -164,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(__import__("tempfile").TemporaryDirectory(prefix="bench-events-"))
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-events-"))
         results["sqlite"] = run_backend("sqlite", f"sqlite:///{tmp}/events.db", args.events, args.clients)
         server = stack.enter_context(postgres_server())
         results["postgresql"] = run_backend("postgresql", fresh_database(server), args.events, args.clients)

@@ -106,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             for experiment in store.list_all():
                 print(f"{experiment.id}  {experiment.status:8}  {experiment.placement:14}  {experiment.name}")
             return 0
-        options = ReadoutOptions(
-            settings.experiment_alpha, settings.sequential_tuning_units, settings.experiment_min_events
-        )
-        result = store.report(args.experiment_id, options)
+        result = store.report(args.experiment_id, ReadoutOptions.from_settings(settings))
     except ServiceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

@@ -102,7 +102,6 @@ class Thompson(Policy):
     draws: int = DEFAULT_DRAWS
     prior: tuple[float, float] = (1.0, 1.0)
     top_two: float | None = None  # β of top-two Thompson (best-arm identification); None: plain
-    pooled_prior: bool = False  # Beta(1, (1 - m) / m) around the pooled rate m: one pseudo-click
     exploration: float = 1.0  # posterior variance × this (Chapelle & Li 2011 found < 1 better on ads)
     _counts: dict[Context, Array] = field(default_factory=dict, repr=False)
 
@@ -112,26 +111,19 @@ class Thompson(Policy):
             self._counts[key] = np.tile(np.asarray(self.prior, dtype=float), (self.arms, 1))
         return self._counts[key]
 
-    def probability_best(self, context: Context) -> Array:
-        """P(each arm has the highest rate) under the posterior, by Monte Carlo (no floor, no top-two)."""
-        counts = self._posterior(context)
+    def _share_best(self, counts: Array, context: Context) -> Array:
+        """How often each arm's Beta(counts) sample is the highest, over ``draws`` seeded samples."""
         rng = np.random.default_rng(_seed(self.version, context))
         samples = rng.beta(counts[:, 0], counts[:, 1], size=(self.draws, self.arms))
         return np.bincount(samples.argmax(axis=1), minlength=self.arms) / self.draws
 
+    def probability_best(self, context: Context) -> Array:
+        """P(each arm has the highest rate) under the posterior, by Monte Carlo (no floor, no top-two)."""
+        return self._share_best(self._posterior(context), context)
+
     def _raw(self, context: Context) -> Array:
-        counts = self._posterior(context)
-        if self.pooled_prior:  # shrink toward the pooled rate instead of Beta(1, 1)'s 50%
-            clicks, views = (
-                counts[:, 0].sum() - self.arms * self.prior[0],
-                counts.sum() - self.arms * sum(self.prior),
-            )
-            rate = (clicks + 1) / (views + 2)
-            counts = counts - np.asarray(self.prior) + np.array([1.0, (1 - rate) / rate])
-        counts = counts / self.exploration  # Beta(a/s, b/s): same mean, variance ≈ s × the posterior's
-        rng = np.random.default_rng(_seed(self.version, context))
-        samples = rng.beta(counts[:, 0], counts[:, 1], size=(self.draws, self.arms))
-        best = np.bincount(samples.argmax(axis=1), minlength=self.arms) / self.draws
+        # Beta(a/s, b/s): the same mean, variance ≈ s × the posterior's
+        best = self._share_best(self._posterior(context) / self.exploration, context)
         return best if self.top_two is None else top_two_probabilities(best, self.top_two)
 
     def _learn(self, observations: Sequence[Observation]) -> None:

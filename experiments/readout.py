@@ -12,6 +12,7 @@ import numpy as np
 
 from experiments import stats
 from experiments.models import ArmReport, LiftReport, MetricName, RateReport, Readout, SampleRatioReport
+from experiments.settings import ExperimentSettings
 
 # metric → (numerator, denominator), both per-unit sums
 METRICS: dict[MetricName, tuple[str, str]] = {
@@ -55,14 +56,13 @@ class ArmTotals:
         )
 
 
-def _finite(value: float | np.floating | np.ndarray) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _rate(estimate: stats.Estimate, alpha: float) -> RateReport:
     low, high = stats.rate_interval(estimate, alpha)
-    return RateReport(value=_finite(estimate.value), low=_finite(low), high=_finite(high))
+    return RateReport(
+        value=stats.finite_or_none(estimate.value),
+        low=stats.finite_or_none(low),
+        high=stats.finite_or_none(high),
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,13 @@ class ReadoutOptions:
     tuning_units: int = stats.DEFAULT_TUNING_UNITS
     min_events: int = stats.DEFAULT_MIN_EVENTS
 
+    @classmethod
+    def from_settings(cls, settings: ExperimentSettings) -> ReadoutOptions:
+        """The options the experiments settings give."""
+        return cls(
+            settings.experiment_alpha, settings.sequential_tuning_units, settings.experiment_min_events
+        )
+
 
 def _lift(treated: ArmTotals, control: ArmTotals, metric: MetricName, options: ReadoutOptions) -> LiftReport:
     lift = stats.relative_lift(stats.ratio(treated.sums(metric)), stats.ratio(control.sums(metric)))
@@ -81,9 +88,9 @@ def _lift(treated: ArmTotals, control: ArmTotals, metric: MetricName, options: R
     numerator = METRICS[metric][0]
     if not stats.enough_events(getattr(treated, numerator), getattr(control, numerator), options.min_events):
         return LiftReport(
-            value=_finite(lift.value),
-            low=_finite(low),
-            high=_finite(high),
+            value=stats.finite_or_none(lift.value),
+            low=stats.finite_or_none(low),
+            high=stats.finite_or_none(high),
             always_valid_low=None,
             always_valid_high=None,
             p_value=None,
@@ -93,13 +100,13 @@ def _lift(treated: ArmTotals, control: ArmTotals, metric: MetricName, options: R
     rho2 = stats.mixture_rho2(options.alpha, options.tuning_units)
     seq_low, seq_high = stats.always_valid_interval(lift, units, options.alpha, rho2)
     return LiftReport(
-        value=_finite(lift.value),
-        low=_finite(low),
-        high=_finite(high),
-        always_valid_low=_finite(seq_low),
-        always_valid_high=_finite(seq_high),
-        p_value=_finite(stats.fixed_p_value(lift)),
-        always_valid_p_value=_finite(stats.always_valid_p_value(lift, units, rho2)),
+        value=stats.finite_or_none(lift.value),
+        low=stats.finite_or_none(low),
+        high=stats.finite_or_none(high),
+        always_valid_low=stats.finite_or_none(seq_low),
+        always_valid_high=stats.finite_or_none(seq_high),
+        p_value=stats.finite_or_none(stats.fixed_p_value(lift)),
+        always_valid_p_value=stats.finite_or_none(stats.always_valid_p_value(lift, units, rho2)),
     )
 
 
@@ -122,7 +129,7 @@ def readout(arms: Sequence[ArmTotals], control: str, options: ReadoutOptions | N
                 clicks=int(arm.clicks),
                 conversions=int(arm.conversions),
                 rates={m: _rate(stats.ratio(arm.sums(m)), alpha) for m in METRICS},
-                probability_best={m: _finite(best[m][index]) for m in METRICS},
+                probability_best={m: stats.finite_or_none(best[m][index]) for m in METRICS},
                 lift=lifts,
             )
         )
@@ -145,7 +152,7 @@ def _adjust(reports: list[ArmReport], alpha: float) -> None:
     )
     for (report, metric), p in zip(cells, adjusted, strict=True):
         lift = report.lift[metric]
-        lift.adjusted_p_value = _finite(p)
+        lift.adjusted_p_value = stats.finite_or_none(p)
         if lift.adjusted_p_value is not None and lift.adjusted_p_value < alpha and lift.value is not None:
             lift.verdict = "winner" if lift.value > 0 else "loser"
 
@@ -154,7 +161,7 @@ def _sample_ratio(arms: Sequence[ArmTotals]) -> SampleRatioReport:
     p = stats.sample_ratio_p_value([a.units for a in arms], [a.weight for a in arms])
     total_weight = sum(a.weight for a in arms)
     return SampleRatioReport(
-        p_value=_finite(p),
+        p_value=stats.finite_or_none(p),
         flagged=bool(math.isfinite(p) and p < SRM_THRESHOLD),
         threshold=SRM_THRESHOLD,
         expected_shares={a.name: a.weight / total_weight for a in arms},

@@ -41,6 +41,12 @@ class UnitSums:
     xx: Array | float
     xy: Array | float
 
+    @classmethod
+    def of(cls, y: ArrayLike, x: ArrayLike) -> UnitSums:
+        """The sums from per-unit numerators ``y`` and denominators ``x``."""
+        ys, xs = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
+        return cls(float(len(ys)), ys.sum(), xs.sum(), (ys * ys).sum(), (xs * xs).sum(), (xs * ys).sum())
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -170,6 +176,12 @@ def benjamini_hochberg(p_values: ArrayLike) -> Array:
     if present.any():
         adjusted[present] = multipletests(p[present], method="fdr_bh")[1]
     return adjusted
+
+
+def finite_or_none(value: float | np.floating | Array) -> float | None:
+    """A scalar as a float, or None when it is NaN or infinite (what the reports show as "no value")."""
+    number = float(value)
+    return number if np.isfinite(number) else None
 
 
 def _out(value: Array) -> Array | float:

@@ -4,12 +4,10 @@ counts grow)."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -41,11 +39,6 @@ class Timeline(BaseModel):
     experiment: str
     bucket: Bucket
     arms: dict[str, list[TimelinePoint]]
-
-
-def _finite(value: float | np.ndarray) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _floor(at: datetime, bucket: Bucket) -> datetime:
@@ -82,9 +75,9 @@ class _ArmSums:
             units=len(self.units),
             impressions=int(self.x),
             clicks=int(self.y),
-            ctr=_finite(estimate.value),
-            low=_finite(low),
-            high=_finite(high),
+            ctr=stats.finite_or_none(estimate.value),
+            low=stats.finite_or_none(low),
+            high=stats.finite_or_none(high),
         )
 
 

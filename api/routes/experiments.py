@@ -64,12 +64,7 @@ def experiment_report(
 ) -> ExperimentReport:
     """Per arm: units, events, rates with intervals over units, lift over the control (fixed and
     always-valid), P(best), the sample-ratio check and the winners."""
-    settings = state.settings.experiments
-    options = ReadoutOptions(
-        alpha=settings.experiment_alpha,
-        tuning_units=settings.sequential_tuning_units,
-        min_events=settings.experiment_min_events,
-    )
+    options = ReadoutOptions.from_settings(state.settings.experiments)
     return state.experiments.report(experiment_id, options)
 
 

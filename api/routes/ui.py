@@ -24,24 +24,25 @@ _CSP = (
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/ui/templates")
-async def template_editor() -> FileResponse:
-    """The editor page."""
+def _page(name: str) -> FileResponse:
+    """A static page with the strict CSP, never cached."""
     return FileResponse(
-        STATIC_DIR / "templates.html",
+        STATIC_DIR / name,
         media_type="text/html; charset=utf-8",
         headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"},
     )
+
+
+@router.get("/ui/templates")
+async def template_editor() -> FileResponse:
+    """The editor page."""
+    return _page("templates.html")
 
 
 @router.get("/ui/experiments")
 async def experiments_page() -> FileResponse:
     """The experiments page: the list, a readout and CTR over time."""
-    return FileResponse(
-        STATIC_DIR / "experiments.html",
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"},
-    )
+    return _page("experiments.html")
 
 
 @router.get("/ui")

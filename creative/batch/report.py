@@ -117,9 +117,7 @@ def rate_interval(
 
     if len(results) < 2:
         return None
-    y = np.array([numerator(r) for r in results], dtype=float)
-    x = np.array([candidates(r) for r in results], dtype=float)
-    sums = stats.UnitSums(float(len(y)), y.sum(), x.sum(), (y * y).sum(), (x * x).sum(), (x * y).sum())
+    sums = stats.UnitSums.of([numerator(r) for r in results], [candidates(r) for r in results])
     low, high = stats.rate_interval(stats.ratio(sums))
     return None if not (np.isfinite(low) and np.isfinite(high)) else [float(low), float(high)]
 

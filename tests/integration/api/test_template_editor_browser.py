@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from api.settings import ApiSettings
 from creative.engine import VllmEngine
 from creative.settings import Settings
 from tests.integration.api.test_api_real import BorrowedEngine
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +51,6 @@ def chromium_path() -> str:
             "chromium is missing: run `make browser` (apt-get install chromium) or set ADCREATIVE_CHROMIUM"
         )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -12,14 +12,7 @@ from experiments import stats
 
 def unit_sums(y: np.ndarray, x: np.ndarray) -> stats.UnitSums:
     """The per-arm sums the database query returns, from raw per-unit arrays."""
-    return stats.UnitSums(
-        units=float(len(y)),
-        y=float(y.sum()),
-        x=float(x.sum()),
-        yy=float((y * y).sum()),
-        xx=float((x * x).sum()),
-        xy=float((x * y).sum()),
-    )
+    return stats.UnitSums.of(y, x)
 
 
 def test_the_ratio_standard_error_is_the_linearized_unit_level_one() -> None:
