@@ -4,6 +4,7 @@ pipeline built on them, the templates, the adapters, the API keys, the admission
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from creative.engine import EngineNotReadyError, TextEngine
 from creative.pipeline import CreativePipeline, VariantRanker
 from creative.settings import Settings
 from creative.writer import CreativeWriter
+from experiments.learning import PolicyUpdater, UpdateRule
 from experiments.store import ExperimentStore
 from prompts.registry import TemplateRegistry
 from prompts.sources import template_source_from_settings
@@ -45,6 +47,7 @@ class ServiceState:
     engine: TextEngine | None = None
     pipeline: CreativePipeline | None = None
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _learning: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> ServiceState:
@@ -72,6 +75,21 @@ class ServiceState:
             warn_open_mode(self.settings)
         self.status, self.error = "starting", None
         self._task = asyncio.create_task(self._start(engine_factory, ranker_factory))
+        self._learning = asyncio.create_task(self._learn_policies())
+
+    async def _learn_policies(self) -> None:
+        """Every few seconds, learn new versions of the adaptive experiments' policies that are due."""
+        settings = self.settings.experiments
+        updater = PolicyUpdater(UpdateRule(settings.policy_update_events, settings.policy_update_seconds))
+        while True:
+            await asyncio.sleep(settings.policy_check_seconds)
+            try:
+                updated = await asyncio.to_thread(self.experiments.update_policies, updater)
+            except Exception:  # a database hiccup must not end learning for good
+                logger.exception("policy update failed")
+                continue
+            for experiment_id, version in updated.items():
+                logger.info("policy updated", extra={"experiment": experiment_id, "version": version})
 
     async def _start(self, engine_factory: EngineFactory, ranker_factory: RankerFactory) -> None:
         try:
@@ -110,7 +128,11 @@ class ServiceState:
         return self.pipeline
 
     async def stop(self) -> None:
-        """Wait for a pending start and shut the engine down."""
+        """Stop learning, wait for a pending start and shut the engine down."""
+        if self._learning is not None:
+            self._learning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._learning
         if self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
         if self.engine is not None:

@@ -7,7 +7,7 @@ from core.errors import ServiceError
 from creative.adapters import AdapterRegistry
 from creative.batch.arms import ArmsFileError, resolve_arms
 from creative.settings import Settings
-from experiments.models import ExperimentCreate, PinnedArm
+from experiments.models import ExperimentArm, ExperimentCreate, ExperimentPublic, PinnedArm
 from prompts.refs import TemplateSource
 
 
@@ -38,3 +38,24 @@ def pin_arms(
             PinnedArm(name=arm.name, template=template, adapter=found.adapter, propensity=arm.weight / total)
         )
     return pinned
+
+
+def pin_new_arm(
+    experiment: ExperimentPublic,
+    arm: ExperimentArm,
+    templates: TemplateSource,
+    adapters: AdapterRegistry,
+    settings: Settings,
+) -> PinnedArm:
+    """What an arm added to a running experiment serves, checked like the arms it was created with."""
+    live = [a for a, p in zip(experiment.arms, experiment.pinned, strict=True) if p.retired_at is None]
+    spec = ExperimentCreate(
+        name=experiment.name,
+        placement=experiment.placement,
+        control=arm.name,
+        arms=[arm],
+        policy=experiment.policy,
+    )
+    (pinned,) = pin_arms(spec, templates, adapters, settings)
+    share = arm.weight / (arm.weight + sum(a.weight for a in live))
+    return pinned.model_copy(update={"propensity": share})

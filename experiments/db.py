@@ -8,6 +8,8 @@
 - ``decision_creatives``: one id per served variant, unique to its decision.
 - ``events``: impressions, clicks and conversions; ``(experiment_id, event_id)`` is unique, so a resent event
   is stored once.
+- ``policy_versions``: one row per version of an experiment's policy (a period): why it began, the live arms
+  and the cutoff its state was learned up to (its state is rebuilt from the stored events up to it).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class ExperimentRow(Base):
     pinned: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
     salt: Mapped[str] = mapped_column(String(64), nullable=False)
     policy: Mapped[str] = mapped_column(String(32), nullable=False)
+    policy_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    assignment: Mapped[str] = mapped_column(String(16), nullable=False, default="race")
     policy_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
     created_by: Mapped[str] = mapped_column(String(120), nullable=False)
@@ -52,7 +56,10 @@ class DecisionRow(Base):
     """One served response in an experiment."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_experiment_arm_unit", "experiment_id", "arm", "unit_hash"),)
+    __table_args__ = (
+        Index("ix_decisions_experiment_arm_unit", "experiment_id", "arm", "unit_hash"),
+        Index("ix_decisions_experiment_created", "experiment_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     experiment_id: Mapped[str] = mapped_column(
@@ -65,6 +72,7 @@ class DecisionRow(Base):
     segment: Mapped[str | None] = mapped_column(String(64), nullable=True)
     placement: Mapped[str] = mapped_column(String(64), nullable=False)
     propensity: Mapped[float] = mapped_column(Float, nullable=False)
+    propensities: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     policy: Mapped[str] = mapped_column(String(32), nullable=False)
     policy_version: Mapped[int] = mapped_column(Integer, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
@@ -80,6 +88,8 @@ class CreativeRow(Base):
         ForeignKey("decisions.id", ondelete="CASCADE"), nullable=False, index=True
     )
     position: Mapped[int] = mapped_column(Integer, nullable=False)
+    features: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    choice_propensity: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class EventRow(Base):
@@ -90,6 +100,7 @@ class EventRow(Base):
         UniqueConstraint("experiment_id", "event_id", name="uq_events_experiment_event"),
         Index("ix_events_decision", "decision_id"),
         Index("ix_events_creative_type", "creative_id", "type"),
+        Index("ix_events_experiment_received", "experiment_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -105,3 +116,21 @@ class EventRow(Base):
     event_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class PolicyVersionRow(Base):
+    """One version of an experiment's policy: a period of serving with one state."""
+
+    __tablename__ = "policy_versions"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy: Mapped[str] = mapped_column(String(32), nullable=False)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    arms: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    cutoff: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    observations: Mapped[int] = mapped_column(Integer, nullable=False)
+    rewards: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

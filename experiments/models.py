@@ -16,6 +16,8 @@ MetricName = Literal["ctr", "conversion_rate"]
 EventType = Literal["impression", "click", "conversion"]
 Verdict = Literal["winner", "loser", "inconclusive"]
 Status = Literal["running", "stopped"]
+PolicyName = Literal["fixed_split", "thompson", "thompson_per_context", "top_two", "lints"]
+RewardName = Literal["click", "conversion"]
 MAX_ARMS = 20
 MAX_EVENTS_PER_BATCH = 1000
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -29,6 +31,77 @@ class ExperimentArm(Arm):
     )
 
 
+# each policy option: the policies that read it, its default
+POLICY_OPTIONS: dict[str, tuple[tuple[str, ...], float]] = {
+    "exploration": (("thompson", "thompson_per_context"), 0.5),
+    "beta": (("top_two",), 0.5),
+    "scale": (("lints",), 0.05),
+}
+DEFAULT_REWARD_WAIT = {"click": 600.0, "conversion": 86_400.0}
+
+
+class PolicySpec(StrictModel):
+    """How an experiment allocates units to arms (and, optionally, chooses the variant to show)."""
+
+    name: PolicyName = Field(
+        default="fixed_split",
+        description="`fixed_split`: sticky, by the arms' weights (an A/B test). `thompson`: Beta-Bernoulli "
+        "Thompson sampling on the reward; `thompson_per_context`: one posterior per segment; `top_two`: "
+        "top-two Thompson (best-arm identification); `lints`: linear Thompson sampling over segment.",
+    )
+    floor: float = Field(
+        default=0.01,
+        ge=0.001,
+        le=0.5,
+        description="Share of traffic spread evenly over the arms whatever the policy learns: each arm keeps "
+        "≥ floor ÷ arms (support for off-policy estimates). Adaptive policies only.",
+    )
+    exploration: float | None = Field(
+        default=None, gt=0.0, le=4.0, description="Thompson: posterior variance × this (default 0.5)."
+    )
+    beta: float | None = Field(default=None, gt=0.0, lt=1.0, description="Top-two: leader share (0.5).")
+    scale: float | None = Field(default=None, gt=0.0, le=10.0, description="lints: posterior scale (0.05).")
+    reward: RewardName = Field(
+        default="click", description="What a served decision earns: a click or a conversion on its creatives."
+    )
+    reward_wait_seconds: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=30 * 86_400.0,
+        description="A decision teaches the policy only once this old, so late clicks and conversions "
+        "count (default 600 s for clicks, 86,400 s for conversions).",
+    )
+    variant_choice: bool = Field(
+        default=False,
+        description="Learn which of the ranked variants to put first (the one to show) from clicks, "
+        "starting from the ranker's order; each variant's propensity is logged.",
+    )
+
+    @model_validator(mode="after")
+    def _options_of_the_policy(self) -> PolicySpec:
+        for option, (policies, _) in POLICY_OPTIONS.items():
+            if getattr(self, option) is not None and self.name not in policies:
+                raise ValueError(f"{option}: only for the policies {list(policies)}, not {self.name!r}")
+        return self
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the arms' shares follow the rewards."""
+        return self.name != "fixed_split"
+
+    def option(self, name: str) -> float:
+        """An option's value (its default when unset)."""
+        value = getattr(self, name)
+        return POLICY_OPTIONS[name][1] if value is None else float(value)
+
+    @property
+    def wait_seconds(self) -> float:
+        """The reward wait window in seconds."""
+        if self.reward_wait_seconds is None:
+            return DEFAULT_REWARD_WAIT[self.reward]
+        return self.reward_wait_seconds
+
+
 class ExperimentBase(StrictModel):
     """What a campaign tool says about an experiment."""
 
@@ -38,7 +111,10 @@ class ExperimentBase(StrictModel):
     control: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="The arm every other arm's lift is measured against."
     )
-    arms: list[ExperimentArm] = Field(min_length=2, max_length=MAX_ARMS)
+    arms: list[ExperimentArm] = Field(
+        min_length=1, max_length=MAX_ARMS, description="One arm is enough to learn the variant choice."
+    )
+    policy: PolicySpec = Field(default_factory=PolicySpec)
 
     @field_validator("placement")
     @classmethod
@@ -76,12 +152,15 @@ class ExperimentCreate(ExperimentBase):
 
 
 class PinnedArm(BaseModel):
-    """What an arm serves, fixed when the experiment was created (a later label move changes nothing)."""
+    """What an arm serves, fixed when the arm was added (a later label move changes nothing)."""
 
     name: str
     template: str = Field(description="`name@version` of the template version this arm serves.")
     adapter: str | None = Field(description="The adapter this arm serves; null: the base model.")
-    propensity: float = Field(description="The probability a unit is assigned this arm.")
+    propensity: float = Field(
+        description="The share of units the weights give this arm (adaptive policies: their starting share)."
+    )
+    retired_at: datetime | None = Field(default=None, description="When the arm stopped taking units.")
 
 
 class ExperimentPublic(ExperimentBase):
@@ -89,12 +168,27 @@ class ExperimentPublic(ExperimentBase):
 
     id: str
     status: Status
-    policy: str = Field(description="How units are assigned to arms (`fixed_split`: sticky, by weight).")
-    policy_version: int
+    policy_version: int = Field(description="Bumped by every policy update and arm change (a new period).")
     pinned: list[PinnedArm]
     created_at: datetime
     created_by: str
     stopped_at: datetime | None = None
+
+
+class PolicyPeriod(BaseModel):
+    """A span of serving between arm changes: its policy, the arms it chose among, and its versions (the
+    first, and one more per learned update)."""
+
+    policy: PolicyName
+    reason: Literal["created", "arm_added", "arm_retired"] = Field(description="What began the period.")
+    arms: list[str]
+    first_version: int
+    last_version: int
+    updates: int = Field(description="Versions learned from events within the period.")
+    started_at: datetime
+    ended_at: datetime | None = Field(description="Null: still serving.")
+    observations: int = Field(description="Decisions with an impression its last version learned from.")
+    rewards: int = Field(description="Of those, the rewarded ones.")
 
 
 class ServedDecision(BaseModel):
@@ -103,7 +197,8 @@ class ServedDecision(BaseModel):
     id: str
     experiment: str
     arm: str
-    propensity: float
+    propensity: float = Field(description="The probability the policy gave this arm for this unit.")
+    policy_version: int
     creative_ids: list[str] = Field(description="One per returned variant, in the variants' order.")
 
 
@@ -189,7 +284,8 @@ class ArmReport(BaseModel):
 
 
 class SampleRatioReport(BaseModel):
-    """Chi-square test of the assigned units against the intended split."""
+    """Chi-square test of the assigned units against the intended split (adaptive: against the logged
+    propensities of each unit's first decision)."""
 
     p_value: float | None
     flagged: bool
@@ -206,6 +302,7 @@ class Readout(BaseModel):
     arms: list[ArmReport]
     sample_ratio: SampleRatioReport
     rule: str
+    estimator: str = Field(description="How the rates are estimated (weighted when the allocation changed).")
 
 
 class ExperimentReport(Readout):
@@ -215,3 +312,6 @@ class ExperimentReport(Readout):
     status: Status
     computed_at: datetime
     policy: str
+    periods: list[PolicyPeriod] = Field(
+        description="Each span between arm changes: the policy, its versions (one per update) and arms."
+    )

@@ -46,6 +46,18 @@ class Observation:
     reward: float
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Many decisions of one arm in one context: how many, and how many earned the reward. For Bernoulli
+    rewards these are the sufficient statistics of every policy here, so a policy rebuilt from the stored
+    tallies equals one updated decision by decision."""
+
+    arm: int
+    context: Context
+    trials: float
+    successes: float
+
+
 def with_floor(probabilities: Array, floor: float) -> Array:
     """Mix with the uniform so each of the k arms has at least ``floor / k`` (and the sum stays 1)."""
     k = len(probabilities)
@@ -83,13 +95,21 @@ class Policy:
     def update(self, observations: Sequence[Observation]) -> None:
         """Fold a batch of rewards in (a new version)."""
         if observations:
-            self._learn(observations)
+            for seen in observations:
+                self._learn(Tally(seen.arm, seen.context, 1.0, seen.reward))
             self.version += 1
+
+    def fit(self, tallies: Sequence[Tally], version: int) -> None:
+        """Fold stored tallies into a fresh policy and set its version (rebuilding a version's state)."""
+        for tally in tallies:
+            self._learn(tally)
+        self.version = version
+        self._cache.clear()
 
     def _raw(self, context: Context) -> Array:
         return np.full(self.arms, 1.0 / self.arms)
 
-    def _learn(self, observations: Sequence[Observation]) -> None:
+    def _learn(self, tally: Tally) -> None:
         """Uniform learns nothing."""
 
 
@@ -126,11 +146,10 @@ class Thompson(Policy):
         best = self._share_best(self._posterior(context) / self.exploration, context)
         return best if self.top_two is None else top_two_probabilities(best, self.top_two)
 
-    def _learn(self, observations: Sequence[Observation]) -> None:
-        for seen in observations:
-            counts = self._posterior(seen.context)
-            counts[seen.arm, 0] += seen.reward
-            counts[seen.arm, 1] += 1 - seen.reward
+    def _learn(self, tally: Tally) -> None:
+        counts = self._posterior(tally.context)
+        counts[tally.arm, 0] += tally.successes
+        counts[tally.arm, 1] += tally.trials - tally.successes
 
 
 def top_two_probabilities(best: Array, beta: float) -> Array:
@@ -199,11 +218,10 @@ class LinearThompson(Policy):
             scores[:, arm] = rng.normal(x @ mean, self.scale * np.sqrt(x @ covariance @ x), size=self.draws)
         return np.bincount(scores.argmax(axis=1), minlength=self.arms) / self.draws
 
-    def _learn(self, observations: Sequence[Observation]) -> None:
-        for seen in observations:
-            x = self._vector(seen.context)
-            self._precision[seen.arm] += np.outer(x, x)
-            self._targets[seen.arm] += seen.reward * x
+    def _learn(self, tally: Tally) -> None:
+        x = self._vector(tally.context)
+        self._precision[tally.arm] += tally.trials * np.outer(x, x)
+        self._targets[tally.arm] += tally.successes * x
 
 
 def make_policy(name: str, arms: int, floor: float = DEFAULT_FLOOR, **options: float | bool) -> Policy:

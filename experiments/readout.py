@@ -42,12 +42,13 @@ class ArmTotals:
     conversions_sq: float = 0.0
     impressions_clicks: float = 0.0
     clicks_conversions: float = 0.0
+    sample_units: int | None = None  # units behind the estimate: all of the experiment's when weighted
 
     def sums(self, metric: MetricName) -> stats.UnitSums:
         """The unit sums of one metric's numerator and denominator."""
         num, den = METRICS[metric]
         return stats.UnitSums(
-            units=float(self.units),
+            units=float(self.units if self.sample_units is None else self.sample_units),
             y=getattr(self, num),
             x=getattr(self, den),
             yy=getattr(self, f"{num}_sq"),
@@ -63,6 +64,29 @@ def _rate(estimate: stats.Estimate, alpha: float) -> RateReport:
         low=stats.finite_or_none(low),
         high=stats.finite_or_none(high),
     )
+
+
+UNWEIGHTED = (
+    "Rates are Σ events ÷ Σ impressions (or clicks) over the units each arm was assigned, with a "
+    "delta-method standard error over units (the fixed split randomizes units)."
+)
+WEIGHTED = (
+    "The allocation changed over the experiment (an adaptive policy, or arms added or retired), so plain "
+    "per-arm rates would be biased: each arm's rate is the self-normalized inverse-propensity (Hájek) "
+    "estimate of serving that arm to every decision, Σ events ÷ propensity over Σ impressions ÷ propensity "
+    "using the propensity logged with each decision, with a delta-method standard error clustered by unit "
+    "over all of the experiment's units; the sample-ratio check compares each unit's first decision with "
+    "the propensities logged for it."
+)
+
+
+@dataclass(frozen=True)
+class SampleRatioCounts:
+    """Units by the arm of their first decision, and the expected units: the sum of that decision's logged
+    propensity of each arm (an adaptive allocation's SRM check)."""
+
+    observed: dict[str, int]
+    expected: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -83,7 +107,7 @@ class ReadoutOptions:
 
 def _lift(treated: ArmTotals, control: ArmTotals, metric: MetricName, options: ReadoutOptions) -> LiftReport:
     lift = stats.relative_lift(stats.ratio(treated.sums(metric)), stats.ratio(control.sums(metric)))
-    units = treated.units + control.units
+    units = treated.units + control.units if treated.sample_units is None else treated.sample_units
     low, high = stats.fixed_interval(lift, options.alpha)
     numerator = METRICS[metric][0]
     if not stats.enough_events(getattr(treated, numerator), getattr(control, numerator), options.min_events):
@@ -110,8 +134,14 @@ def _lift(treated: ArmTotals, control: ArmTotals, metric: MetricName, options: R
     )
 
 
-def readout(arms: Sequence[ArmTotals], control: str, options: ReadoutOptions | None = None) -> Readout:
-    """The readout of one experiment (arms in their declared order; ``control`` names one of them)."""
+def readout(
+    arms: Sequence[ArmTotals],
+    control: str,
+    options: ReadoutOptions | None = None,
+    logged: SampleRatioCounts | None = None,
+) -> Readout:
+    """The readout of one experiment (arms in their declared order; ``control`` names one of them).
+    ``logged``: the allocation changed (totals weighted by the logged propensities; SRM against them)."""
     options = options or ReadoutOptions()
     alpha = options.alpha
     base = {arm.name: arm for arm in arms}[control]
@@ -139,8 +169,9 @@ def readout(arms: Sequence[ArmTotals], control: str, options: ReadoutOptions | N
         tuning_units=options.tuning_units,
         min_events=options.min_events,
         arms=reports,
-        sample_ratio=_sample_ratio(arms),
+        sample_ratio=_sample_ratio(arms) if logged is None else _logged_sample_ratio(arms, logged),
         rule=WINNER_RULE,
+        estimator=UNWEIGHTED if logged is None else WEIGHTED,
     )
 
 
@@ -165,4 +196,19 @@ def _sample_ratio(arms: Sequence[ArmTotals]) -> SampleRatioReport:
         flagged=bool(math.isfinite(p) and p < SRM_THRESHOLD),
         threshold=SRM_THRESHOLD,
         expected_shares={a.name: a.weight / total_weight for a in arms},
+    )
+
+
+def _logged_sample_ratio(arms: Sequence[ArmTotals], logged: SampleRatioCounts) -> SampleRatioReport:
+    names = [a.name for a in arms]
+    observed = [logged.observed.get(name, 0) for name in names]
+    expected = [logged.expected.get(name, 0.0) for name in names]
+    total = sum(expected)
+    live = [i for i, e in enumerate(expected) if e > 0]  # an arm never offered cannot be tested
+    p = stats.sample_ratio_p_value([observed[i] for i in live], [expected[i] for i in live])
+    return SampleRatioReport(
+        p_value=stats.finite_or_none(p),
+        flagged=bool(math.isfinite(p) and p < SRM_THRESHOLD),
+        threshold=SRM_THRESHOLD,
+        expected_shares={n: (e / total if total else 0.0) for n, e in zip(names, expected, strict=True)},
     )

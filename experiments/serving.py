@@ -10,7 +10,7 @@ from typing import Any
 from core.errors import ServiceError
 from core.schema import CreativeRequest, CreativeResult
 from experiments.models import ServedDecision
-from experiments.store import Assignment, ExperimentStore
+from experiments.store import Assignment, CreativeChoice, ExperimentStore
 
 SAMPLING_FIELDS = ("n", "k", "temperature", "top_p", "seed")
 
@@ -46,11 +46,11 @@ async def serve_in_experiment(
 ) -> tuple[CreativeResult, ServedDecision]:
     """Assign, generate, then record the decision with one creative id per returned variant."""
     assert request.experiment is not None
+    segment = request.profile.segment
     assignment = await asyncio.to_thread(
-        store.assign, request.experiment, request.profile.id, request.placement
+        store.assign, request.experiment, request.profile.id, request.placement, segment
     )
     result = await generate(arm_request(request, assignment))
-    decision = await asyncio.to_thread(
-        store.record_decision, assignment, request.profile.segment, len(result.variants)
-    )
+    creatives = [CreativeChoice() for _ in result.variants]
+    decision = await asyncio.to_thread(store.record_decision, assignment, segment, creatives)
     return result, decision

@@ -47,3 +47,18 @@ class ExperimentSettings(BaseSettings):
     experiment_min_events: int = Field(
         default=30, ge=1, le=100_000, description="Numerator events each arm needs before a lift is tested."
     )
+    policy_update_events: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000_000,
+        description="An adaptive policy learns a new version once this many events arrived since its last.",
+    )
+    policy_update_seconds: float = Field(
+        default=300.0,
+        ge=1.0,
+        le=7 * 86_400.0,
+        description="... or once this long passed since its last version, with some events.",
+    )
+    policy_check_seconds: float = Field(
+        default=5.0, ge=0.1, le=3600.0, description="How often the server checks whether an update is due."
+    )

@@ -8,29 +8,29 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.database import make_engine, utcnow
 from core.errors import ServiceError
-from experiments import migrate
-from experiments.assignment import assign_arm, new_salt, unit_hash
-from experiments.db import CreativeRow, DecisionRow, EventRow, ExperimentRow
+from experiments import learning, migrate, totals
+from experiments.assignment import assign_arm, new_salt, race_arm, unit_hash
+from experiments.db import CreativeRow, DecisionRow, ExperimentRow, PolicyVersionRow
 from experiments.models import (
+    MAX_ARMS,
     ExperimentArm,
     ExperimentCreate,
     ExperimentPublic,
     ExperimentReport,
     PinnedArm,
+    PolicyPeriod,
     ServedDecision,
 )
-from experiments.readout import ArmTotals, ReadoutOptions, readout
+from experiments.policies import Context
+from experiments.readout import ReadoutOptions, readout
 from experiments.timeline import Bucket, Timeline, timeline
-
-POLICY = "fixed_split"  # sticky HMAC assignment by the arms' weights
 
 
 class ExperimentNotFoundError(ServiceError, LookupError):
@@ -38,6 +38,20 @@ class ExperimentNotFoundError(ServiceError, LookupError):
 
     status = 404
     code = "experiment_not_found"
+
+
+class ArmChangeError(ServiceError):
+    """An arm cannot be added or retired as asked."""
+
+    status = 409
+    code = "arm_change_refused"
+
+
+class ArmNotFoundError(ServiceError, LookupError):
+    """The experiment has no arm of this name."""
+
+    status = 404
+    code = "arm_not_found"
 
 
 class ExperimentStoppedError(ServiceError):
@@ -48,13 +62,30 @@ class ExperimentStoppedError(ServiceError):
 
 
 @dataclass(frozen=True)
+class CreativeChoice:
+    """What is stored with a served variant when the variant choice learns: its features and the
+    probability it had of being put first. Empty when the ranker's order stands."""
+
+    features: list[float] | None = None
+    propensity: float | None = None
+
+
+@dataclass(frozen=True)
 class Assignment:
-    """A unit's arm in an experiment: what to serve and what to record."""
+    """A unit's arm in an experiment: what to serve and what to record (every live arm's propensity
+    in the unit's context, under the policy version that chose)."""
 
     experiment: ExperimentPublic
     arm: ExperimentArm
     pinned: PinnedArm
     unit_hash: str
+    propensities: dict[str, float]
+    policy_version: int
+
+    @property
+    def propensity(self) -> float:
+        """The chosen arm's probability."""
+        return self.propensities[self.arm.name]
 
 
 def _public(row: ExperimentRow) -> ExperimentPublic:
@@ -66,7 +97,7 @@ def _public(row: ExperimentRow) -> ExperimentPublic:
         control=row.control,
         arms=[ExperimentArm.model_validate(arm) for arm in row.arms],
         status="stopped" if row.status == "stopped" else "running",
-        policy=row.policy,
+        policy=learning.spec_of(row),
         policy_version=row.policy_version,
         pinned=[PinnedArm.model_validate(arm) for arm in row.pinned],
         created_at=row.created_at,
@@ -81,6 +112,7 @@ class ExperimentStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.policies = learning.PolicyBook()
 
     @classmethod
     def from_url(cls, url: str, *, migrate_schema: bool = True) -> ExperimentStore:
@@ -110,7 +142,9 @@ class ExperimentStore:
             arms=[arm.model_dump(mode="json") for arm in spec.arms],
             pinned=[arm.model_dump(mode="json") for arm in pinned],
             salt=new_salt(),
-            policy=POLICY,
+            policy=spec.policy.name,
+            policy_spec=spec.policy.model_dump(mode="json"),
+            assignment="race",
             policy_version=1,
             status="running",
             created_by=author,
@@ -118,6 +152,8 @@ class ExperimentStore:
         )
         with self.sessions.begin() as session:
             session.add(row)
+            session.flush()
+            session.add(learning.first_version(row))
         return _public(row)
 
     def list_all(self) -> list[ExperimentPublic]:
@@ -139,31 +175,45 @@ class ExperimentStore:
                 row.status, row.stopped_at = "stopped", utcnow()
             return _public(row)
 
-    def assign(self, experiment_id: str, unit_id: str, placement: str) -> Assignment:
-        """The unit's arm (sticky), for a request on ``placement``; refused when stopped or misplaced."""
+    def assign(self, experiment_id: str, unit_id: str, placement: str, segment: str | None) -> Assignment:
+        """The unit's arm under the current policy version (sticky within it), for a request on
+        ``placement`` from a unit in ``segment``; refused when stopped or misplaced."""
         with self.sessions() as session:
             row = self._row(session, experiment_id)
-            experiment, salt = _public(row), row.salt
-        if experiment.status != "running":
-            raise ExperimentStoppedError(f"experiment {experiment_id!r} is stopped", param="experiment")
-        if placement != experiment.placement:
-            raise ServiceError(
-                f"experiment {experiment_id!r} runs on placement {experiment.placement!r}, not {placement!r}",
-                param="placement",
-                code="placement_mismatch",
-            )
-        index = assign_arm(salt, experiment.id, unit_id, [arm.weight for arm in experiment.arms])
+            experiment, salt, scheme = _public(row), row.salt, row.assignment
+            if experiment.status != "running":
+                raise ExperimentStoppedError(f"experiment {experiment_id!r} is stopped", param="experiment")
+            if placement != experiment.placement:
+                raise ServiceError(
+                    f"experiment {experiment_id!r} runs on placement {experiment.placement!r}, "
+                    f"not {placement!r}",
+                    param="placement",
+                    code="placement_mismatch",
+                )
+            policy = self.policies.get(session, row)
+        shares = policy.shares(Context(segment or "", placement))
+        if scheme == "weighted_cdf":  # experiments from before the race keep their split
+            names = [arm.name for arm in experiment.arms]
+            name = names[assign_arm(salt, experiment.id, unit_id, [arm.weight for arm in experiment.arms])]
+        else:
+            name = race_arm(salt, experiment.id, unit_id, shares)
+        index = [arm.name for arm in experiment.arms].index(name)
         return Assignment(
             experiment,
             experiment.arms[index],
             experiment.pinned[index],
             unit_hash(salt, experiment.id, unit_id),
+            shares,
+            policy.version,
         )
 
-    def record_decision(self, assignment: Assignment, segment: str | None, variants: int) -> ServedDecision:
-        """Store the decision and one creative id per served variant, in one transaction."""
+    def record_decision(
+        self, assignment: Assignment, segment: str | None, creatives: list[CreativeChoice]
+    ) -> ServedDecision:
+        """Store the decision and one creative id per served variant (with the variant choice's features
+        and propensities where it learns), in one transaction."""
         decision_id = "dec_" + secrets.token_hex(12)
-        creative_ids = ["cr_" + secrets.token_hex(12) for _ in range(variants)]
+        creative_ids = ["cr_" + secrets.token_hex(12) for _ in creatives]
         experiment = assignment.experiment
         with self.sessions.begin() as session:
             session.add(
@@ -176,65 +226,148 @@ class ExperimentStore:
                     unit_hash=assignment.unit_hash,
                     segment=segment,
                     placement=experiment.placement,
-                    propensity=assignment.pinned.propensity,
-                    policy=experiment.policy,
-                    policy_version=experiment.policy_version,
+                    propensity=assignment.propensity,
+                    propensities=assignment.propensities,
+                    policy=experiment.policy.name,
+                    policy_version=assignment.policy_version,
                     created_at=utcnow(),
                 )
             )
             session.flush()  # the decision before its creatives (PostgreSQL checks the foreign key per row)
             session.add_all(
-                CreativeRow(id=cid, decision_id=decision_id, position=i) for i, cid in enumerate(creative_ids)
+                CreativeRow(
+                    id=cid,
+                    decision_id=decision_id,
+                    position=i,
+                    features=choice.features,
+                    choice_propensity=choice.propensity,
+                )
+                for i, (cid, choice) in enumerate(zip(creative_ids, creatives, strict=True))
             )
         return ServedDecision(
             id=decision_id,
             experiment=experiment.id,
             arm=assignment.arm.name,
-            propensity=assignment.pinned.propensity,
+            propensity=assignment.propensity,
+            policy_version=assignment.policy_version,
             creative_ids=creative_ids,
         )
 
-    def arm_totals(self, experiment: ExperimentPublic) -> list[ArmTotals]:
-        """Per arm: assigned units and the per-unit sums (and squares, products) of their events."""
-        per_unit = (
-            select(
-                DecisionRow.arm.label("arm"),
-                DecisionRow.unit_hash.label("unit"),
-                *(
-                    func.coalesce(func.sum(case((EventRow.type == kind, 1), else_=0)), 0).label(kind)
-                    for kind in ("impression", "click", "conversion")
-                ),
-            )
-            .select_from(DecisionRow)
-            .outerjoin(EventRow, EventRow.decision_id == DecisionRow.id)
-            .where(DecisionRow.experiment_id == experiment.id)
-            .group_by(DecisionRow.arm, DecisionRow.unit_hash)
-            .subquery()
-        )
-        i, c, v = per_unit.c.impression, per_unit.c.click, per_unit.c.conversion
-        query = select(
-            per_unit.c.arm,
-            func.count(),
-            *(func.sum(expr) for expr in (i, c, v, i * i, c * c, v * v, i * c, c * v)),
-        ).group_by(per_unit.c.arm)
+    def update_policies(self, updater: learning.PolicyUpdater) -> dict[str, int]:
+        """Learn a new policy version for each running adaptive experiment that is due; {id: version}."""
         with self.sessions() as session:
-            found: dict[str, list[Any]] = {row[0]: list(row[1:]) for row in session.execute(query)}
-        totals = []
-        for arm in experiment.arms:
-            units, *sums = found.get(arm.name, [0] + [0] * 8)
-            totals.append(ArmTotals(arm.name, arm.weight, int(units), *(float(x or 0) for x in sums)))
-        return totals
+            running = session.scalars(
+                select(ExperimentRow.id).where(
+                    ExperimentRow.status == "running", ExperimentRow.policy != "fixed_split"
+                )
+            ).all()
+        updated = {}
+        for experiment_id in running:
+            with self.sessions() as session:
+                version = updater.update_if_due(session, experiment_id)
+            if version is not None:
+                updated[experiment_id] = version
+        return updated
+
+    def add_arm(self, experiment_id: str, arm: ExperimentArm, pinned: PinnedArm) -> ExperimentPublic:
+        """Add an arm to a running experiment: a new policy version; no other unit moves but those the
+        new arm wins."""
+        with self.sessions.begin() as session:
+            row = self._changeable(session, experiment_id)
+            if arm.name in [a["name"] for a in row.arms]:
+                raise ArmChangeError(f"the experiment already has an arm {arm.name!r}", param="name")
+            if len(row.arms) >= MAX_ARMS:
+                raise ArmChangeError(f"an experiment has at most {MAX_ARMS} arms", param="name")
+            row.arms = [*row.arms, arm.model_dump(mode="json")]
+            row.pinned = [*row.pinned, pinned.model_dump(mode="json")]
+            names = [a.name for a, _ in learning.live_arms(row)]
+            learning.new_version(session, row, "arm_added", names)
+            return _public(row)
+
+    def retire_arm(self, experiment_id: str, arm_name: str) -> ExperimentPublic:
+        """Stop assigning units to an arm (its decisions and events stay in the readout): a new policy
+        version; only that arm's units move."""
+        with self.sessions.begin() as session:
+            row = self._changeable(session, experiment_id)
+            names = [a["name"] for a in row.arms]
+            if arm_name not in names:
+                raise ArmNotFoundError(f"no arm {arm_name!r} in the experiment", param="arm")
+            if arm_name == row.control:
+                raise ArmChangeError("the control arm cannot be retired", param="arm")
+            index = names.index(arm_name)
+            if row.pinned[index].get("retired_at") is not None:
+                return _public(row)  # idempotent
+            pinned = [dict(p) for p in row.pinned]
+            pinned[index]["retired_at"] = utcnow().isoformat()
+            row.pinned = pinned
+            live = [a.name for a, _ in learning.live_arms(row)]
+            learning.new_version(session, row, "arm_retired", live)
+            return _public(row)
+
+    def _changeable(self, session: Session, experiment_id: str) -> ExperimentRow:
+        row = self._row(session, experiment_id)
+        if row.status != "running":
+            raise ExperimentStoppedError(f"experiment {experiment_id!r} is stopped", param="experiment")
+        if row.assignment != "race":
+            raise ArmChangeError(
+                "this experiment was created before arms could change (its split is by cumulative weights, "
+                "so a new arm would move other units); create a new experiment",
+                param="experiment",
+            )
+        return row
+
+    def periods(self, experiment_id: str) -> list[PolicyPeriod]:
+        """The experiment's spans between arm changes, oldest first, each with its policy versions."""
+        with self.sessions() as session:
+            row = self._row(session, experiment_id)
+            versions = session.scalars(
+                select(PolicyVersionRow)
+                .where(PolicyVersionRow.experiment_id == experiment_id)
+                .order_by(PolicyVersionRow.version)
+            ).all() or [learning.version_row(session, row)]
+            stopped = row.stopped_at
+        periods: list[PolicyPeriod] = []
+        for version in versions:
+            if version.reason == "update" and periods:
+                last = periods[-1]
+                last.last_version, last.updates = version.version, last.updates + 1
+                last.observations, last.rewards = version.observations, version.rewards
+                continue
+            if periods:
+                periods[-1].ended_at = version.created_at
+            periods.append(
+                PolicyPeriod(
+                    policy=version.policy,
+                    reason="created" if version.reason == "update" else version.reason,
+                    arms=list(version.arms),
+                    first_version=version.version,
+                    last_version=version.version,
+                    updates=0,
+                    started_at=version.created_at,
+                    ended_at=None,
+                    observations=version.observations,
+                    rewards=version.rewards,
+                )
+            )
+        periods[-1].ended_at = stopped
+        return periods
 
     def report(self, experiment_id: str, options: ReadoutOptions | None = None) -> ExperimentReport:
-        """The experiment's readout now."""
-        experiment = self.get(experiment_id)
-        result = readout(self.arm_totals(experiment), experiment.control, options)
+        """The experiment's readout now (weighted by the logged propensities when the allocation changed)."""
+        periods = self.periods(experiment_id)
+        with self.sessions() as session:
+            experiment = _public(self._row(session, experiment_id))
+            changed = experiment.policy.adaptive or len(periods) > 1
+            arms = totals.arm_totals(session, experiment, weighted=changed)
+            logged = totals.first_decisions(session, experiment) if changed else None
+        result = readout(arms, experiment.control, options, logged)
         return ExperimentReport(
             **result.model_dump(),
             experiment=experiment.id,
             status=experiment.status,
             computed_at=utcnow(),
-            policy=experiment.policy,
+            policy=experiment.policy.name,
+            periods=periods,
         )
 
     def timeline(self, experiment_id: str, bucket: Bucket, alpha: float = 0.05) -> Timeline:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from core.paths import SOURCE_ROOT
 from experiments.db import EventRow
-from experiments.store import ExperimentStore
+from experiments.store import CreativeChoice, ExperimentStore
 from tests.unit.experiments.support import pinned, spec
 
 BATCH = 400
@@ -24,7 +24,7 @@ CHILD = textwrap.dedent(
     from datetime import UTC, datetime
     from experiments.events import ingest
     from experiments.settings import ExperimentSettings
-    from experiments.store import ExperimentStore
+    from experiments.store import CreativeChoice, ExperimentStore
 
     url, decision, creative = sys.argv[1:4]
     store = ExperimentStore.from_url(url, migrate_schema=False)
@@ -48,7 +48,8 @@ CHILD = textwrap.dedent(
 def test_a_killed_writer_leaves_whole_batches(database_url: str) -> None:
     store = ExperimentStore.from_url(database_url)
     experiment = store.create(spec(), pinned(), "tester")
-    decision = store.record_decision(store.assign(experiment.id, "u1", "google_search"), None, 1)
+    assignment = store.assign(experiment.id, "u1", "google_search", None)
+    decision = store.record_decision(assignment, None, [CreativeChoice()])
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, database_url, decision.id, decision.creative_ids[0]],
         cwd=SOURCE_ROOT,

@@ -13,7 +13,14 @@ from experiments import migrate
 from experiments.db import VERSION_TABLE, Base
 from prompts import migrate as registry_migrate
 
-EXPERIMENT_TABLES = {"experiments", "decisions", "decision_creatives", "events", VERSION_TABLE}
+EXPERIMENT_TABLES = {
+    "experiments",
+    "decisions",
+    "decision_creatives",
+    "events",
+    "policy_versions",
+    VERSION_TABLE,
+}
 
 
 def _ours(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
@@ -31,7 +38,7 @@ def test_both_histories_share_a_database_and_the_models_match(database_url: str)
             context = MigrationContext.configure(
                 connection, opts={"include_object": _ours, "version_table": VERSION_TABLE}
             )
-            assert context.get_current_revision() == "exp0002"
+            assert context.get_current_revision() == "exp0003"
             drift = [d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table"]
         assert drift == []
         migrate.downgrade(database_url, "base")  # the experiments' tables go, the registry's stay

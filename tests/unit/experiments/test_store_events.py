@@ -15,8 +15,11 @@ from core.errors import ServiceError
 from experiments import __main__ as cli
 from experiments.db import DecisionRow
 from experiments.events import ingest
+from experiments.models import ExperimentPublic
+from experiments.readout import ArmTotals
 from experiments.settings import ExperimentSettings
-from experiments.store import ExperimentNotFoundError, ExperimentStoppedError, ExperimentStore
+from experiments.store import CreativeChoice, ExperimentNotFoundError, ExperimentStoppedError, ExperimentStore
+from experiments.totals import arm_totals
 from tests.unit.experiments.support import pinned, spec
 
 SETTINGS = ExperimentSettings(attribution_window_days=7)
@@ -43,10 +46,16 @@ def event(
     }
 
 
+def arm_totals_of(store: ExperimentStore, experiment: ExperimentPublic) -> list[ArmTotals]:
+    """The readout's unweighted per-arm totals."""
+    with store.sessions() as session:
+        return arm_totals(session, experiment)
+
+
 def serve(store: ExperimentStore, experiment_id: str, unit: str, variants: int = 2) -> Any:
     """Assign ``unit`` and record a decision with ``variants`` creatives."""
-    assignment = store.assign(experiment_id, unit, "google_search")
-    return store.record_decision(assignment, "outdoor", variants)
+    assignment = store.assign(experiment_id, unit, "google_search", "outdoor")
+    return store.record_decision(assignment, "outdoor", [CreativeChoice()] * variants)
 
 
 def test_decisions_are_sticky_and_record_what_the_arm_serves(store: ExperimentStore) -> None:
@@ -55,11 +64,11 @@ def test_decisions_are_sticky_and_record_what_the_arm_serves(store: ExperimentSt
     assert first.arm == again.arm and first.id != again.id and first.propensity == 0.5
     assert len(first.creative_ids) == 2 and not set(first.creative_ids) & set(again.creative_ids)
     with pytest.raises(ServiceError) as misplaced:
-        store.assign(experiment.id, "user-1", "push")
+        store.assign(experiment.id, "user-1", "push", None)
     assert misplaced.value.param == "placement"
     store.stop(experiment.id)
     with pytest.raises(ExperimentStoppedError):
-        store.assign(experiment.id, "user-1", "google_search")
+        store.assign(experiment.id, "user-1", "google_search", None)
     with pytest.raises(ExperimentNotFoundError):
         store.get("exp_0000000000000000")
     assert [e.id for e in store.list_all()] == [experiment.id]
@@ -126,7 +135,7 @@ def test_a_resent_tenth_is_counted_once(store: ExperimentStore) -> None:
     assert ingest(store, impressions + clicks, SETTINGS).accepted == 100
     resent = ingest(store, impressions[:5] + clicks[-5:], SETTINGS)  # 10% of the events, both kinds
     assert (resent.accepted, resent.duplicates, resent.rejected) == (0, 10, 0)
-    totals = store.arm_totals(experiment)
+    totals = arm_totals_of(store, experiment)
     assert sum(a.impressions for a in totals) == 50 and sum(a.clicks for a in totals) == 50
     assert sum(a.units for a in totals) == 50
 
@@ -190,7 +199,7 @@ def test_the_timeline_accumulates_per_arm(store: ExperimentStore) -> None:
     for arm in line.arms.values():
         assert [p.impressions for p in arm] == sorted(p.impressions for p in arm)  # cumulative
     assert all(p.low is None or p.low <= (p.ctr or 0) for p in points)
-    totals = {t.name: t for t in store.arm_totals(store.get(experiment.id))}
+    totals = {t.name: t for t in arm_totals_of(store, store.get(experiment.id))}
     for name, arm in line.arms.items():  # the last point is the readout's rate
         assert arm[-1].impressions == totals[name].impressions and arm[-1].clicks == totals[name].clicks
 

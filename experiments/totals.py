@@ -1,0 +1,89 @@
+"""The readout's inputs, in SQL: per-arm sums of per-unit event counts (weighted by the logged
+propensities when the allocation changed) and, for the sample-ratio check under a changing allocation,
+each unit's first decision with the propensities it was drawn from."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import case, func, literal, select
+from sqlalchemy.orm import Session
+
+from experiments.db import DecisionRow, EventRow
+from experiments.models import ExperimentPublic
+from experiments.readout import ArmTotals, SampleRatioCounts
+
+KINDS = ("impression", "click", "conversion")
+
+
+def arm_totals(session: Session, experiment: ExperimentPublic, weighted: bool = False) -> list[ArmTotals]:
+    """Per arm: assigned units and the per-unit sums (and squares, products) of their events; with
+    ``weighted`` each decision's events count 1 ÷ its logged propensity and the estimate runs over all of
+    the experiment's units."""
+    weight: Any = 1.0 / DecisionRow.propensity if weighted else literal(1)
+    per_unit = (
+        select(
+            DecisionRow.arm.label("arm"),
+            DecisionRow.unit_hash.label("unit"),
+            *(
+                func.coalesce(func.sum(case((EventRow.type == kind, weight), else_=0)), 0).label(kind)
+                for kind in KINDS
+            ),
+        )
+        .select_from(DecisionRow)
+        .outerjoin(EventRow, EventRow.decision_id == DecisionRow.id)
+        .where(DecisionRow.experiment_id == experiment.id)
+        .group_by(DecisionRow.arm, DecisionRow.unit_hash)
+        .subquery()
+    )
+    i, c, v = per_unit.c.impression, per_unit.c.click, per_unit.c.conversion
+    query = select(
+        per_unit.c.arm,
+        func.count(),
+        *(func.sum(expr) for expr in (i, c, v, i * i, c * c, v * v, i * c, c * v)),
+    ).group_by(per_unit.c.arm)
+    found: dict[str, list[Any]] = {row[0]: list(row[1:]) for row in session.execute(query)}
+    everyone = None
+    if weighted:
+        everyone = int(
+            session.scalar(
+                select(func.count(func.distinct(DecisionRow.unit_hash))).where(
+                    DecisionRow.experiment_id == experiment.id
+                )
+            )
+            or 0
+        )
+    result = []
+    for arm in experiment.arms:
+        units, *raw = found.get(arm.name, [0] + [0] * 8)
+        i1, c1, v1, i2, c2, v2, ic, cv = (float(x or 0) for x in raw)
+        result.append(
+            ArmTotals(arm.name, arm.weight, int(units), i1, c1, v1, i2, c2, v2, ic, cv, sample_units=everyone)
+        )
+    return result
+
+
+def first_decisions(session: Session, experiment: ExperimentPublic) -> SampleRatioCounts:
+    """Units by the arm of their first decision, and the expected counts: the sum over those decisions of
+    each arm's logged propensity (a unit's first arm is an independent draw from them)."""
+    ranked = (
+        select(
+            DecisionRow.arm.label("arm"),
+            DecisionRow.propensity.label("propensity"),
+            DecisionRow.propensities.label("propensities"),
+            func.row_number()
+            .over(partition_by=DecisionRow.unit_hash, order_by=(DecisionRow.created_at, DecisionRow.id))
+            .label("n"),
+        )
+        .where(DecisionRow.experiment_id == experiment.id)
+        .subquery()
+    )
+    observed: Counter[str] = Counter()
+    expected: defaultdict[str, float] = defaultdict(float)
+    rows = session.execute(select(ranked.c.arm, ranked.c.propensities).where(ranked.c.n == 1)).tuples()
+    for arm, propensities in rows:
+        observed[arm] += 1
+        for name, p in (propensities or {arm: 1.0}).items():
+            expected[name] += float(p)
+    return SampleRatioCounts(dict(observed), dict(expected))

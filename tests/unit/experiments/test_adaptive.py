@@ -1,0 +1,226 @@
+"""Adaptive policies in the store (SQLite and PostgreSQL): logged propensities, sticky assignment within a
+version, batched updates from stored events with a reward wait window, state rebuilt after a restart, arms
+added and retired without moving other units, and the weighted readout with its logged-propensity SRM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from experiments.db import DecisionRow, EventRow, ExperimentRow, PolicyVersionRow
+from experiments.events import ingest
+from experiments.learning import PolicyUpdater, UpdateRule
+from experiments.models import ExperimentArm, PinnedArm, ServedDecision
+from experiments.readout import WEIGHTED
+from experiments.settings import ExperimentSettings
+from experiments.store import ArmChangeError, ArmNotFoundError, CreativeChoice, ExperimentStore
+from tests.unit.experiments.support import pinned, spec
+
+SETTINGS = ExperimentSettings(attribution_window_days=7)
+ARMS = ("a", "b", "c")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[ExperimentStore]:
+    """An empty store on a fresh database."""
+    opened = ExperimentStore.from_url(database_url)
+    yield opened
+    opened.close()
+
+
+def three_arms(policy: dict[str, Any]) -> Any:
+    """A three-arm experiment spec with ``policy``."""
+    arms = [{"name": name, "template": "google_search@1"} for name in ARMS]
+    return spec(arms=arms, policy=policy)
+
+
+def serve(store: ExperimentStore, experiment_id: str, unit: str, segment: str = "hikers") -> ServedDecision:
+    """Assign ``unit`` and record a decision with one creative."""
+    assignment = store.assign(experiment_id, unit, "google_search", segment)
+    return store.record_decision(assignment, segment, [CreativeChoice()])
+
+
+def show(store: ExperimentStore, decision: ServedDecision, clicked: bool) -> None:
+    """Report an impression (and a click) of the decision's creative."""
+    now = datetime.now(UTC)
+    items = [_event(decision, "impression", now)]
+    if clicked:
+        items.append(_event(decision, "click", now + timedelta(seconds=1)))
+    assert ingest(store, items, SETTINGS).accepted == len(items)
+
+
+def _event(decision: ServedDecision, kind: str, at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": f"{kind}-{decision.id}",
+        "decision_id": decision.id,
+        "creative_id": decision.creative_ids[0],
+        "type": kind,
+        "event_time": at.isoformat(),
+    }
+
+
+def backdate(store: ExperimentStore, experiment_id: str, seconds: float) -> None:
+    """Move the experiment's decisions, events and versions ``seconds`` into the past."""
+    shift = timedelta(seconds=seconds)
+    with store.sessions.begin() as session:
+        for row in session.scalars(select(DecisionRow).where(DecisionRow.experiment_id == experiment_id)):
+            row.created_at -= shift
+        for event in session.scalars(select(EventRow).where(EventRow.experiment_id == experiment_id)):
+            event.received_at -= shift
+            event.event_time -= shift
+        for version in session.scalars(
+            select(PolicyVersionRow).where(PolicyVersionRow.experiment_id == experiment_id)
+        ):
+            version.created_at -= shift
+            version.cutoff -= shift
+
+
+def test_thompson_learns_in_batches_from_stored_events_and_survives_a_restart(
+    store: ExperimentStore, database_url: str
+) -> None:
+    floor = 0.03
+    experiment = store.create(
+        three_arms({"name": "thompson", "floor": floor, "reward_wait_seconds": 0}), pinned(ARMS), "t"
+    )
+    decisions = [serve(store, experiment.id, f"user-{i}") for i in range(300)]
+    for decision in decisions:
+        show(store, decision, clicked=decision.arm == "c")
+    with store.sessions() as session:
+        logged = session.scalars(select(DecisionRow).where(DecisionRow.experiment_id == experiment.id)).all()
+    for row in logged:
+        assert row.propensities is not None and set(row.propensities) == set(ARMS)
+        assert sum(row.propensities.values()) == pytest.approx(1.0)
+        assert min(row.propensities.values()) >= floor / 3 - 1e-12
+        assert row.propensity == row.propensities[row.arm] and row.policy_version == 1
+    assert {d.arm for d in decisions} == set(ARMS)  # version 1 knows nothing: every arm is served
+    again = serve(store, experiment.id, "user-0")
+    assert again.arm == decisions[0].arm and again.propensity == decisions[0].propensity  # sticky
+
+    updater = PolicyUpdater(UpdateRule(events=100, seconds=3600))
+    assert store.update_policies(updater) == {}  # the events are younger than the cutoff's settling
+    backdate(store, experiment.id, 60)
+    assert store.update_policies(updater) == {}  # an unchanged check is not repeated for a while
+    updater = PolicyUpdater(UpdateRule(events=100, seconds=3600))
+    assert store.update_policies(updater) == {experiment.id: 2}
+    assert store.update_policies(updater) == {}  # nothing new since
+    learned = store.assign(experiment.id, "newcomer", "google_search", "hikers")
+    assert learned.policy_version == 2 and learned.propensities["c"] > 0.9
+    assert min(learned.propensities.values()) >= floor / 3 - 1e-12
+
+    restarted = ExperimentStore.from_url(database_url)  # a new process: its state rebuilt from the tables
+    try:
+        rebuilt = restarted.assign(experiment.id, "newcomer", "google_search", "hikers")
+        assert (rebuilt.arm, rebuilt.propensities, rebuilt.policy_version) == (
+            learned.arm,
+            learned.propensities,
+            learned.policy_version,
+        )
+    finally:
+        restarted.close()
+    (period,) = store.periods(experiment.id)
+    assert (period.first_version, period.last_version, period.updates) == (1, 2, 1)
+    assert (period.observations, period.rewards) == (300, sum(d.arm == "c" for d in decisions))
+
+
+def test_decisions_inside_the_reward_wait_window_teach_nothing_yet(store: ExperimentStore) -> None:
+    experiment = store.create(
+        three_arms({"name": "thompson", "reward_wait_seconds": 3600}), pinned(ARMS), "t"
+    )
+    for i in range(50):
+        show(store, serve(store, experiment.id, f"user-{i}"), clicked=True)
+    backdate(store, experiment.id, 60)
+    updater = PolicyUpdater(UpdateRule(events=10, seconds=3600))
+    assert store.update_policies(updater) == {}  # due by count, but every decision is still waiting
+    backdate(store, experiment.id, 3600)
+    assert store.update_policies(PolicyUpdater(UpdateRule(events=10, seconds=3600))) == {experiment.id: 2}
+
+
+def test_arms_added_and_retired_move_only_their_own_units(store: ExperimentStore) -> None:
+    experiment = store.create(spec(), pinned(), "t")  # fixed split a / b
+    units = [f"user-{i}" for i in range(600)]
+
+    def arms_now() -> dict[str, str]:
+        return {u: store.assign(experiment.id, u, "google_search", None).arm.name for u in units}
+
+    before = arms_now()
+    store.add_arm(experiment.id, ExperimentArm(name="c", template="google_search@1"), _pin("c", 1 / 3))
+    added = arms_now()
+    moved = [u for u in units if added[u] != before[u]]
+    assert moved and all(added[u] == "c" for u in moved)
+    assert 0.27 < len(moved) / len(units) < 0.40  # the new arm's share, 1/3
+
+    store.retire_arm(experiment.id, "b")
+    retired = arms_now()
+    assert all(retired[u] == added[u] for u in units if added[u] != "b")
+    assert "b" not in retired.values()
+    with pytest.raises(ArmChangeError):
+        store.retire_arm(experiment.id, "a")  # the control
+    with pytest.raises(ArmNotFoundError):
+        store.retire_arm(experiment.id, "z")
+    with pytest.raises(ArmChangeError):
+        store.add_arm(experiment.id, ExperimentArm(name="c", template="google_search@1"), _pin("c", 0.5))
+    reasons = [(p.reason, p.arms, p.first_version) for p in store.periods(experiment.id)]
+    assert reasons == [
+        ("created", ["a", "b"], 1),
+        ("arm_added", ["a", "b", "c"], 2),
+        ("arm_retired", ["a", "c"], 3),
+    ]
+    assert store.get(experiment.id).pinned[1].retired_at is not None
+
+
+def _pin(name: str, share: float) -> PinnedArm:
+    return PinnedArm(name=name, template="google_search@1", adapter="house", propensity=share)
+
+
+def test_an_experiment_from_before_the_race_keeps_its_split_and_its_arms(store: ExperimentStore) -> None:
+    experiment = store.create(spec(), pinned(), "t")
+    with store.sessions.begin() as session:
+        session.execute(
+            update(ExperimentRow).where(ExperimentRow.id == experiment.id).values(assignment="weighted_cdf")
+        )
+    assert serve(store, experiment.id, "user-1").propensity == 0.5
+    with pytest.raises(ArmChangeError, match="created before arms could change"):
+        store.add_arm(experiment.id, ExperimentArm(name="c", template="google_search@1"), _pin("c", 1 / 3))
+
+
+def test_the_adaptive_readout_is_weighted_and_checks_the_logged_split(store: ExperimentStore) -> None:
+    experiment = store.create(
+        three_arms({"name": "thompson", "floor": 0.3, "reward_wait_seconds": 0}), pinned(ARMS), "t"
+    )
+    decisions = [serve(store, experiment.id, f"user-{i}") for i in range(300)]
+    for decision in decisions:
+        show(store, decision, clicked=decision.arm == "c")
+    backdate(store, experiment.id, 60)
+    store.update_policies(PolicyUpdater(UpdateRule(events=1, seconds=1)))
+    later = [serve(store, experiment.id, f"late-{i}") for i in range(300)]
+    for decision in later:
+        show(store, decision, clicked=decision.arm == "c")
+    report = store.report(experiment.id)
+    assert report.estimator == WEIGHTED and len(report.periods) == 1
+    rates = {arm.name: arm.rates["ctr"].value for arm in report.arms}
+    assert rates == {"a": 0.0, "b": 0.0, "c": 1.0}
+    assert not report.sample_ratio.flagged
+    expected = _hajek(store, experiment.id, "c")
+    assert report.arms[2].rates["ctr"].value == pytest.approx(expected)
+
+    with store.sessions.begin() as session:  # lose the c units' decisions: the logged split no longer holds
+        session.execute(
+            delete(DecisionRow).where(DecisionRow.experiment_id == experiment.id, DecisionRow.arm == "c")
+        )
+    assert store.report(experiment.id).sample_ratio.flagged
+
+
+def _hajek(store: ExperimentStore, experiment_id: str, arm: str) -> float:
+    """Σ clicks ÷ p over Σ impressions ÷ p, decision by decision (the readout does it in SQL)."""
+    with store.sessions() as session:
+        rows = session.scalars(select(DecisionRow).where(DecisionRow.experiment_id == experiment_id)).all()
+        kinds = {(e.decision_id, e.type) for e in session.scalars(select(EventRow)).all()}
+    clicks = sum((r.id, "click") in kinds for r in rows if r.arm == arm) / 1.0
+    weighted_clicks = sum(1 / r.propensity for r in rows if r.arm == arm and (r.id, "click") in kinds)
+    weighted_shows = sum(1 / r.propensity for r in rows if r.arm == arm and (r.id, "impression") in kinds)
+    assert clicks > 0
+    return weighted_clicks / weighted_shows
