@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.database import make_engine, utcnow
 from core.errors import ServiceError
-from experiments import learning, migrate, totals
+from experiments import learning, migrate, replay, totals
 from experiments.assignment import assign_arm, new_salt, race_arm, unit_hash
 from experiments.db import CreativeRow, DecisionRow, ExperimentRow, PolicyVersionRow
 from experiments.models import (
@@ -369,6 +369,13 @@ class ExperimentStore:
             policy=experiment.policy.name,
             periods=periods,
         )
+
+    def offpolicy(self, experiment_id: str, target: replay.Target) -> replay.OffPolicyReport:
+        """Off-policy estimates of ``target`` over the experiment's shown decisions."""
+        with self.sessions() as session:
+            row = self._row(session, experiment_id)
+            experiment = _public(row)
+            return replay.replay(session, experiment, self.policies.get(session, row), target)
 
     def timeline(self, experiment_id: str, bucket: Bucket, alpha: float = 0.05) -> Timeline:
         """Cumulative CTR per arm at the end of each hour or day."""

@@ -23,6 +23,7 @@ from experiments.models import (
     PolicyPeriod,
 )
 from experiments.readout import ReadoutOptions
+from experiments.replay import OffPolicyReport, OffPolicyRequest
 from experiments.timeline import Bucket, Timeline
 
 router = APIRouter(prefix="/v1", tags=["experiments"])
@@ -119,6 +120,15 @@ def experiment_report(
     arm changes) the rates are weighted by the logged propensities (`estimator` says how)."""
     options = ReadoutOptions.from_settings(state.settings.experiments)
     return state.experiments.report(experiment_id, options)
+
+
+@router.post("/experiments/{experiment_id}/offpolicy", response_model=OffPolicyReport, responses=_READ_ERRORS)
+def offpolicy_estimate(
+    experiment_id: ExperimentPath, body: OffPolicyRequest, state: StateDep, _: ExperimentsReadKey
+) -> OffPolicyReport:
+    """What another policy would have earned per shown decision, from the logs: `always` one arm, a fixed
+    `split`, or the `current` policy; IPS, self-normalized IPS and doubly robust with 95% intervals."""
+    return state.experiments.offpolicy(experiment_id, body.target)
 
 
 @router.get("/experiments/{experiment_id}/timeline", response_model=Timeline, responses=_READ_ERRORS)

@@ -133,3 +133,47 @@ async def test_a_batch_over_the_limits_is_refused_whole() -> None:
         too_big = await served.client.post("/v1/events", json=big)
     assert too_many.status_code == 400 and too_many.json()["error"]["param"] == "events"
     assert too_big.status_code == 413
+
+
+async def test_an_adaptive_experiment_over_http(sample_request: dict[str, Any]) -> None:
+    body = {**EXPERIMENT, "policy": {"name": "thompson", "floor": 0.1, "exploration": 0.5}}
+    async with serving(api_keys=[WRITER, TOOL]) as served:
+        experiment = await create(served, body)
+        assert experiment["policy"]["name"] == "thompson" and experiment["policy_version"] == 1
+        request = {**sample_request, "experiment": experiment["id"], "n": None, "k": None}
+        answer = await served.client.post("/v1/creatives", json=request, headers=auth(TOOL_KEY))
+        path = f"/v1/experiments/{experiment['id']}"
+        added = await served.client.post(
+            f"{path}/arms",
+            json={"name": "plain", "template": "google_search@1", "adapter": None, "weight": 2},
+            headers=auth(WRITER_KEY),
+        )
+        retired = await served.client.post(f"{path}/arms/house/retire", headers=auth(WRITER_KEY))
+        control = await served.client.post(f"{path}/arms/control/retire", headers=auth(WRITER_KEY))
+        unknown = await served.client.post(f"{path}/arms/nope/retire", headers=auth(WRITER_KEY))
+        periods = await served.client.get(f"{path}/periods", headers=auth(WRITER_KEY))
+        always = {"target": {"kind": "always", "arm": "control"}}
+        offpolicy = await served.client.post(f"{path}/offpolicy", json=always, headers=auth(WRITER_KEY))
+        bad_target = await served.client.post(
+            f"{path}/offpolicy", json={"target": {"kind": "sometimes"}}, headers=auth(WRITER_KEY)
+        )
+        report = await served.client.get(f"{path}/report", headers=auth(WRITER_KEY))
+        wrong_option = await served.client.post(
+            "/v1/experiments",
+            json={**EXPERIMENT, "policy": {"name": "fixed_split", "beta": 0.5}},
+            headers=auth(WRITER_KEY),
+        )
+    assert answer.status_code == 200, answer.text
+    decision = answer.json()["decision"]
+    assert decision["policy_version"] == 1 and 0.05 <= decision["propensity"] <= 0.95
+    assert added.status_code == 201, added.text
+    assert added.json()["policy_version"] == 2 and added.json()["pinned"][2]["adapter"] is None
+    assert retired.status_code == 200 and retired.json()["pinned"][1]["retired_at"] is not None
+    assert control.status_code == 409 and control.json()["error"]["code"] == "arm_change_refused"
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "arm_not_found"
+    assert [p["reason"] for p in periods.json()] == ["created", "arm_added", "arm_retired"]
+    assert offpolicy.status_code == 200 and offpolicy.json()["note"] == "too few yet", offpolicy.text
+    assert bad_target.status_code == 400 and bad_target.json()["error"]["param"].startswith("target")
+    assert report.status_code == 200 and "inverse-propensity" in report.json()["estimator"]
+    assert [p["reason"] for p in report.json()["periods"]] == ["created", "arm_added", "arm_retired"]
+    assert wrong_option.status_code == 400 and "beta" in wrong_option.json()["error"]["message"]

@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
+from core.errors import ServiceError
 from experiments.db import DecisionRow, EventRow, ExperimentRow, PolicyVersionRow
 from experiments.events import ingest
 from experiments.learning import PolicyUpdater, UpdateRule
 from experiments.models import ExperimentArm, PinnedArm, ServedDecision
 from experiments.readout import WEIGHTED
+from experiments.replay import AlwaysTarget, CurrentTarget, SplitTarget
 from experiments.settings import ExperimentSettings
 from experiments.store import ArmChangeError, ArmNotFoundError, CreativeChoice, ExperimentStore
 from tests.unit.experiments.support import pinned, spec
@@ -224,3 +226,26 @@ def _hajek(store: ExperimentStore, experiment_id: str, arm: str) -> float:
     weighted_shows = sum(1 / r.propensity for r in rows if r.arm == arm and (r.id, "impression") in kinds)
     assert clicks > 0
     return weighted_clicks / weighted_shows
+
+
+def test_offpolicy_estimates_over_the_stored_logs(store: ExperimentStore) -> None:
+    experiment = store.create(
+        three_arms({"name": "thompson", "floor": 0.3, "reward_wait_seconds": 0}), pinned(ARMS), "t"
+    )
+    assert store.offpolicy(experiment.id, AlwaysTarget(kind="always", arm="c")).estimates == []
+    for i in range(400):
+        decision = serve(store, experiment.id, f"user-{i}")
+        show(store, decision, clicked=decision.arm == "c")
+    always_c = store.offpolicy(experiment.id, AlwaysTarget(kind="always", arm="c"))
+    assert always_c.decisions == 400 and always_c.support == 1.0 and always_c.note is None
+    values = {e.estimator: e.value for e in always_c.estimates}
+    assert values["snips"] == pytest.approx(1.0) and values["dr"] == pytest.approx(1.0, abs=0.05)
+    assert values["ips"] == pytest.approx(1.0, abs=0.25)  # unbiased but noisy: Σ w·r ÷ n
+    half = store.offpolicy(experiment.id, SplitTarget(kind="split", weights={"a": 1, "c": 1}))
+    assert {e.estimator: e.value for e in half.estimates}["snips"] == pytest.approx(0.5, abs=0.1)
+    current = store.offpolicy(experiment.id, CurrentTarget(kind="current"))
+    assert current.logged_value is not None and 0.2 < current.logged_value < 0.5
+    assert {e.estimator: e.value for e in current.estimates}["snips"] == pytest.approx(1 / 3, abs=0.1)
+    with pytest.raises(ServiceError) as unknown:
+        store.offpolicy(experiment.id, AlwaysTarget(kind="always", arm="z"))
+    assert unknown.value.param == "target"
