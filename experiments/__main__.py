@@ -57,6 +57,13 @@ def format_report(report: ExperimentReport) -> str:
     lines.append(
         f"  sample ratio: p={p}{'  MISMATCH: check the assignment and logging' if srm.flagged else ''}"
     )
+    for period in report.periods:
+        lines.append(
+            f"  period from {period.started_at:%Y-%m-%d %H:%M} ({period.reason}): {period.policy} over "
+            f"{', '.join(period.arms)}; versions {period.first_version}-{period.last_version}, "
+            f"{period.observations} shown decisions learned from, {period.rewards} rewarded"
+        )
+    lines.append(f"  {report.estimator}")
     lines.append(f"  {report.rule}")
     return "\n".join(lines)
 

@@ -246,15 +246,20 @@ class PolicyUpdater:
         last = self._unchanged.get((row.id, row.policy_version))
         if last is not None and (now - last).total_seconds() < min(self.rule.seconds, 60.0):
             return None
-        fresh = session.scalar(
+        cutoff = now - SETTLE
+        fresh = session.scalar(  # settled events only: a newer one could not be learned from yet
             select(func.count())
             .select_from(EventRow)
-            .where(EventRow.experiment_id == row.id, EventRow.received_at > current.cutoff)
+            .where(
+                EventRow.experiment_id == row.id,
+                EventRow.received_at > current.cutoff,
+                EventRow.received_at <= cutoff,
+            )
         )
         age = (now - current.created_at).total_seconds()
         if not fresh or (fresh < self.rule.events and age < self.rule.seconds):
             return None
-        spec, arms, cutoff = spec_of(row), tuple(current.arms), now - SETTLE
+        spec, arms = spec_of(row), tuple(current.arms)
         tallies = arm_tallies(session, row.id, arms, spec.reward, cutoff, spec.wait_seconds)
         counts = (int(sum(t.trials for t in tallies)), int(sum(t.successes for t in tallies)))
         if counts == (current.observations, current.rewards):

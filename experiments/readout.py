@@ -43,6 +43,13 @@ class ArmTotals:
     impressions_clicks: float = 0.0
     clicks_conversions: float = 0.0
     sample_units: int | None = None  # units behind the estimate: all of the experiment's when weighted
+    events: tuple[int, int, int] | None = None  # impressions, clicks, conversions as counted (not weighted)
+
+    def counted(self) -> tuple[int, int, int]:
+        """The arm's impressions, clicks and conversions, as events (never weighted)."""
+        if self.events is not None:
+            return self.events
+        return int(self.impressions), int(self.clicks), int(self.conversions)
 
     def sums(self, metric: MetricName) -> stats.UnitSums:
         """The unit sums of one metric's numerator and denominator."""
@@ -110,7 +117,8 @@ def _lift(treated: ArmTotals, control: ArmTotals, metric: MetricName, options: R
     units = treated.units + control.units if treated.sample_units is None else treated.sample_units
     low, high = stats.fixed_interval(lift, options.alpha)
     numerator = METRICS[metric][0]
-    if not stats.enough_events(getattr(treated, numerator), getattr(control, numerator), options.min_events):
+    position = ("impressions", "clicks", "conversions").index(numerator)  # events as counted, not weighted
+    if not stats.enough_events(treated.counted()[position], control.counted()[position], options.min_events):
         return LiftReport(
             value=stats.finite_or_none(lift.value),
             low=stats.finite_or_none(low),
@@ -149,15 +157,16 @@ def readout(
     reports = []
     for index, arm in enumerate(arms):
         lifts = {m: _lift(arm, base, m, options) for m in METRICS} if arm.name != control else {}
+        impressions, clicks, conversions = arm.counted()
         reports.append(
             ArmReport(
                 name=arm.name,
                 control=arm.name == control,
                 weight=arm.weight,
                 units=arm.units,
-                impressions=int(arm.impressions),
-                clicks=int(arm.clicks),
-                conversions=int(arm.conversions),
+                impressions=impressions,
+                clicks=clicks,
+                conversions=conversions,
                 rates={m: _rate(stats.ratio(arm.sums(m)), alpha) for m in METRICS},
                 probability_best={m: stats.finite_or_none(best[m][index]) for m in METRICS},
                 lift=lifts,

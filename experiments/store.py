@@ -106,6 +106,12 @@ def _public(row: ExperimentRow) -> ExperimentPublic:
     )
 
 
+def allocation_changed(experiment: ExperimentPublic, periods: list[PolicyPeriod]) -> bool:
+    """Whether the arms' shares moved during the experiment (an adaptive policy, or arms changed): then
+    the readout weights by the logged propensities."""
+    return experiment.policy.adaptive or len(periods) > 1
+
+
 class ExperimentStore:
     """Experiments and their decisions in a SQL database (thread-safe; sync API)."""
 
@@ -357,7 +363,7 @@ class ExperimentStore:
         periods = self.periods(experiment_id)
         with self.sessions() as session:
             experiment = _public(self._row(session, experiment_id))
-            changed = experiment.policy.adaptive or len(periods) > 1
+            changed = allocation_changed(experiment, periods)
             arms = totals.arm_totals(session, experiment, weighted=changed)
             logged = totals.first_decisions(session, experiment) if changed else None
         result = readout(arms, experiment.control, options, logged)
@@ -378,7 +384,8 @@ class ExperimentStore:
             return replay.replay(session, experiment, self.policies.get(session, row), target)
 
     def timeline(self, experiment_id: str, bucket: Bucket, alpha: float = 0.05) -> Timeline:
-        """Cumulative CTR per arm at the end of each hour or day."""
+        """Cumulative CTR per arm at the end of each hour or day (weighted as the report is)."""
+        periods = self.periods(experiment_id)
         experiment = self.get(experiment_id)
         with self.sessions() as session:
-            return timeline(session, experiment, bucket, alpha)
+            return timeline(session, experiment, bucket, alpha, allocation_changed(experiment, periods))

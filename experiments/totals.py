@@ -30,6 +30,10 @@ def arm_totals(session: Session, experiment: ExperimentPublic, weighted: bool = 
                 func.coalesce(func.sum(case((EventRow.type == kind, weight), else_=0)), 0).label(kind)
                 for kind in KINDS
             ),
+            *(
+                func.coalesce(func.sum(case((EventRow.type == kind, 1), else_=0)), 0).label(f"{kind}_count")
+                for kind in KINDS
+            ),
         )
         .select_from(DecisionRow)
         .outerjoin(EventRow, EventRow.decision_id == DecisionRow.id)
@@ -38,10 +42,12 @@ def arm_totals(session: Session, experiment: ExperimentPublic, weighted: bool = 
         .subquery()
     )
     i, c, v = per_unit.c.impression, per_unit.c.click, per_unit.c.conversion
+    counts = (per_unit.c.impression_count, per_unit.c.click_count, per_unit.c.conversion_count)
     query = select(
         per_unit.c.arm,
         func.count(),
         *(func.sum(expr) for expr in (i, c, v, i * i, c * c, v * v, i * c, c * v)),
+        *(func.sum(count) for count in counts),
     ).group_by(per_unit.c.arm)
     found: dict[str, list[Any]] = {row[0]: list(row[1:]) for row in session.execute(query)}
     everyone = None
@@ -56,10 +62,13 @@ def arm_totals(session: Session, experiment: ExperimentPublic, weighted: bool = 
         )
     result = []
     for arm in experiment.arms:
-        units, *raw = found.get(arm.name, [0] + [0] * 8)
-        i1, c1, v1, i2, c2, v2, ic, cv = (float(x or 0) for x in raw)
+        units, *raw = found.get(arm.name, [0] + [0] * 11)
+        i1, c1, v1, i2, c2, v2, ic, cv = (float(x or 0) for x in raw[:8])
+        events = (int(raw[8] or 0), int(raw[9] or 0), int(raw[10] or 0))
         result.append(
-            ArmTotals(arm.name, arm.weight, int(units), i1, c1, v1, i2, c2, v2, ic, cv, sample_units=everyone)
+            ArmTotals(
+                arm.name, arm.weight, int(units), i1, c1, v1, i2, c2, v2, ic, cv, everyone, events=events
+            )
         )
     return result
 

@@ -76,6 +76,8 @@ function armRow(arm, pinned) {
   return row;
 }
 
+let periods = [];
+
 async function open(experiment) {
   current = experiment;
   const result = await api(`/v1/experiments/${experiment.id}/report`);
@@ -93,6 +95,11 @@ async function open(experiment) {
     (srm.flagged ? " — MISMATCH: the assigned units do not follow the intended split" : "");
   $("srm").classList.toggle("flagged", srm.flagged);
   $("rule").textContent = report.rule;
+  $("estimator").textContent = report.estimator;
+  periods = report.periods;
+  $("periods").replaceChildren(...periods.map((p) => el("li", { "data-testid": `period-${p.first_version}` },
+    `${p.started_at} — ${p.ended_at ?? "now"}: ${p.policy} over ${p.arms.join(", ")} (${p.reason.replace("_", " ")}` +
+    `; versions ${p.first_version}–${p.last_version}, ${p.updates} learned updates, ${p.observations} decisions seen)`)));
   $("readout").hidden = false;
   await drawChart();
 }
@@ -144,6 +151,13 @@ async function drawChart() {
     item.append(el("span", { class: `swatch c${index % COLORS.length}` }), name);
     legend.append(item);
   });
+  for (const period of periods.slice(1)) {  // a new period: an arm added or retired
+    const at = Date.parse(period.started_at);
+    if (at < Math.min(...times) || at > Math.max(...times)) continue;
+    const mark = el("svg:line", { class: "period", x1: x(at), y1: 20, x2: x(at), y2: 270, "data-testid": "period-mark" });
+    mark.append(el("svg:title", {}, `${period.reason.replace("_", " ")}: ${period.arms.join(", ")}`));
+    svg.append(mark);
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -70,6 +70,11 @@ async def test_the_experiments_page_shows_the_readout_and_the_chart(
 ) -> None:
     async with async_playwright() as playwright, httpx.AsyncClient(base_url=server, timeout=300) as client:
         experiment = await serve_and_report(client, sample_request)
+        added = await client.post(
+            f"/v1/experiments/{experiment['id']}/arms",
+            json={"name": "plain", "template": "google_search@1", "adapter": None, "n": 2, "k": 1},
+        )
+        assert added.status_code == 201, added.text
         browser = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport=cast(Any, VIEWPORT))
@@ -85,9 +90,12 @@ async def test_the_experiments_page_shows_the_readout_and_the_chart(
                 int(await page.get_by_test_id(f"arm-{a}").locator("td").nth(2).inner_text())
                 for a in ("base", "house")
             ]
-            assert sum(units) == 6
+            assert sum(units) == 6  # the added arm has served nobody yet
             await expect(page.get_by_test_id("srm")).to_contain_text("Sample ratio: p =")
             await expect(page.get_by_test_id("rule")).to_contain_text("always-valid")
+            await expect(page.get_by_test_id("estimator")).to_contain_text("inverse-propensity")
+            await expect(page.get_by_test_id("periods").locator("li")).to_have_count(2)
+            await expect(page.get_by_test_id("period-2")).to_contain_text("arm added")
             lines = page.get_by_test_id("chart").locator("polyline")
             await expect(lines).to_have_count(sum(1 for u in units if u))
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
