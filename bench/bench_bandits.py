@@ -1,7 +1,7 @@
 """The allocation policies on the committed scenarios (``experiments/scenarios``), at full size: regret
 ratios, curves and plots. Writes ``bench/results/bandits.json`` and ``bench/results/bandits/<scenario>.png``.
 
-    python bench/bench_bandits.py                 # A, A-hourly, B, C, OPE and BAI (30 seeds each)
+    python bench/bench_bandits.py                 # A, A-hourly, B, C, OPE, BAI and V (30 seeds each)
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from common import RESULTS_DIR, Figure, ratio, write_result
 from experiments.simulate import Scenario, load_scenario, simulate, write_outputs
 from experiments.simulate_bai import simulate_bai
 from experiments.simulate_offpolicy import simulate_offpolicy
+from experiments.simulate_variants import load_variant_scenario, simulate_variants
+from experiments.simulate_variants import write_outputs as write_variant_outputs
 
 SCENARIOS = ("A", "A-hourly", "B", "C")
 # BAI also runs over 10 × its seeds (the scenario's first): 30 seeds cannot tell 93% from 97% correct
@@ -96,6 +98,28 @@ def _bai_figures(bai: dict[str, Any]) -> list[Figure]:
     return figures
 
 
+def _variants(seeds: int | None) -> dict[str, Any]:
+    """The within-request choice scenario V (its plot beside the others)."""
+    scenario = load_variant_scenario("V")
+    if seeds is not None:
+        scenario = scenario.model_copy(update={"seeds": seeds})
+    result = simulate_variants(scenario)
+    write_variant_outputs(result, RESULTS_DIR / "bandits")
+    return {k: v for k, v in result.items() if k not in ("points", "policies")} | {
+        "mean_regret": {name: data["mean_regret"] for name, data in result["policies"].items()}
+    }
+
+
+def _variant_figures(variants: dict[str, Any]) -> list[Figure]:
+    """V: the learned variant choice against the ranker's top variant and a uniform pick; OPE of top-1."""
+    ope = variants["offpolicy_top1"]
+    return [
+        Figure("V: variant choice regret ÷ always the ranker's top", variants["regret_vs_top1"]),
+        Figure("V: variant choice regret ÷ uniform pick", variants["regret_vs_uniform"]),
+        Figure("V: SNIPS error, always top-1", ope["snips"]["median_relative_error"], unit="share"),
+    ]
+
+
 def main() -> None:
     """Simulate every scenario, write its plot, and the figures the issue's goals name."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -127,9 +151,13 @@ def main() -> None:
         }
         for name, result in results.items()
     }
+    started = time.perf_counter()
+    variants = _variants(args.seeds)
+    seconds["V"] = round(time.perf_counter() - started, 1)
+    details["V"] = {"seconds": seconds["V"], "plot": "bench/results/bandits/V.png", **variants}
     details["BAI"] = {"seeds": bai_scenario.seeds, "seconds": seconds["BAI"], **bai}
     details["OPE"] = {"seeds": ope_scenario.seeds, "seconds": seconds["OPE"], "targets": ope}
-    figures = _regret_figures(results) + _other_figures(ope, bai)
+    figures = _regret_figures(results) + _other_figures(ope, bai) + _variant_figures(variants)
     write_result(
         "bandits", figures, details, dtype=None, kernel=None, settings={"scenarios": list(SCENARIOS)}
     )

@@ -69,7 +69,12 @@ def format_report(report: ExperimentReport) -> str:
 
 
 def _simulate(name: str, seeds: int | None, out: Path) -> int:
+    from experiments import simulate_variants
     from experiments.simulate import load_scenario, simulate, write_outputs
+
+    if (simulate_variants.SCENARIOS_DIR / f"{name}.yaml").exists():  # within-request choice (V)
+        extra = [] if seeds is None else ["--seeds", str(seeds)]
+        return simulate_variants.main([name, "--out", str(out), *extra])
 
     try:
         scenario = load_scenario(name)
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("experiment_id")
     report.add_argument("--json", action="store_true", help="the API's JSON instead of text")
     sim = sub.add_parser("simulate", help="run allocation policies on a scenario: regret curves and a plot")
-    sim.add_argument("scenario", help="a committed scenario's name (A, B, C, A-hourly) or a YAML file")
+    sim.add_argument("scenario", help="a committed scenario (A, A-hourly, B, C, OPE, BAI, V) or a YAML file")
     sim.add_argument("--seeds", type=int, default=None, help="override the scenario's number of seeds")
     sim.add_argument("--out", type=Path, default=Path("simulations"), help="folder for <name>.json and .png")
     args = parser.parse_args(argv)

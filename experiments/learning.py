@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.database import utcnow
-from experiments.db import DecisionRow, EventRow, ExperimentRow, PolicyVersionRow
-from experiments.models import ExperimentArm, PinnedArm, PolicySpec
+from experiments.db import CreativeRow, DecisionRow, EventRow, ExperimentRow, PolicyVersionRow
+from experiments.models import ExperimentArm, PinnedArm, PolicyPeriod, PolicySpec
 from experiments.policies import Context, Policy, Tally, make_policy
+from experiments.variant_choice import Row, VariantPolicy
 
 SETTLE = timedelta(seconds=10)  # the cutoff trails the clock by this: longer than any write transaction
 CACHED_VERSIONS = 256
@@ -42,6 +43,7 @@ class ServingPolicy:
     spec: PolicySpec
     weights: tuple[float, ...]
     learner: Policy | None  # None: the fixed split
+    variants: VariantPolicy | None = None  # which ranked variant goes first; None: the ranker's order
 
     def shares(self, context: Context) -> dict[str, float]:
         """Each live arm's probability for ``context`` (summing to 1)."""
@@ -127,12 +129,48 @@ def build(session: Session, row: ExperimentRow, version: PolicyVersionRow) -> Se
     spec = spec_of(row)
     weights = {arm.name: arm.weight for arm, _ in live_arms(row)}
     arms = tuple(name for name in version.arms if name in weights)
-    if not spec.adaptive:
-        return ServingPolicy(version.version, arms, spec, tuple(weights[a] for a in arms), None)
-    learner = make_policy(spec.name, len(arms), spec.floor, **_options(spec))
-    tallies = arm_tallies(session, row.id, arms, spec.reward, version.cutoff, spec.wait_seconds)
-    learner.fit(tallies, version.version)
-    return ServingPolicy(version.version, arms, spec, tuple(weights[a] for a in arms), learner)
+    variants = None
+    if spec.variant_choice:
+        variants = VariantPolicy()
+        rows = variant_rows(session, row.id, spec.reward, version.cutoff, spec.wait_seconds)
+        variants.fit(rows, version.version)
+    learner = None
+    if spec.adaptive:
+        learner = make_policy(spec.name, len(arms), spec.floor, **_options(spec))
+        tallies = arm_tallies(session, row.id, arms, spec.reward, version.cutoff, spec.wait_seconds)
+        learner.fit(tallies, version.version)
+    return ServingPolicy(version.version, arms, spec, tuple(weights[a] for a in arms), learner, variants)
+
+
+def variant_rows(
+    session: Session, experiment_id: str, reward: str, cutoff: datetime, wait: float
+) -> list[Row]:
+    """Every variant the choice put first and that was shown, as learned at ``cutoff``: its features and
+    whether it earned the reward; in decision order, so a rebuild folds them in the same order."""
+    events = (
+        select(
+            EventRow.creative_id.label("creative_id"),
+            func.max(case((EventRow.type == "impression", 1), else_=0)).label("shown"),
+            func.max(case((EventRow.type == reward, 1), else_=0)).label("earned"),
+        )
+        .where(EventRow.experiment_id == experiment_id, EventRow.received_at <= cutoff)
+        .group_by(EventRow.creative_id)
+        .subquery()
+    )
+    query = (
+        select(CreativeRow.features, events.c.earned)
+        .join(DecisionRow, CreativeRow.decision_id == DecisionRow.id)
+        .join(events, events.c.creative_id == CreativeRow.id)
+        .where(
+            DecisionRow.experiment_id == experiment_id,
+            DecisionRow.created_at <= cutoff - timedelta(seconds=wait),
+            CreativeRow.position == 0,
+            CreativeRow.choice_propensity.is_not(None),
+            events.c.shown == 1,
+        )
+        .order_by(DecisionRow.id)
+    )
+    return [(features, float(earned)) for features, earned in session.execute(query).tuples()]
 
 
 def _options(spec: PolicySpec) -> dict[str, float]:
@@ -240,7 +278,7 @@ class PolicyUpdater:
     def update_if_due(self, session: Session, experiment_id: str) -> int | None:
         """The new version number, or None (not due, nothing changed, or another process did it)."""
         row = session.get(ExperimentRow, experiment_id)
-        if row is None or row.status != "running" or not spec_of(row).adaptive:
+        if row is None or row.status != "running" or not spec_of(row).learns:
             return None
         current, now = version_row(session, row), utcnow()
         last = self._unchanged.get((row.id, row.policy_version))
@@ -272,3 +310,38 @@ class PolicyUpdater:
             session.rollback()
             return None
         return version.version
+
+
+def periods(session: Session, row: ExperimentRow) -> list[PolicyPeriod]:
+    """The experiment's spans between arm changes, oldest first; the learned updates within a span are
+    counted in it."""
+    versions = session.scalars(
+        select(PolicyVersionRow)
+        .where(PolicyVersionRow.experiment_id == row.id)
+        .order_by(PolicyVersionRow.version)
+    ).all() or [version_row(session, row)]
+    found: list[PolicyPeriod] = []
+    for version in versions:
+        if version.reason == "update" and found:
+            last = found[-1]
+            last.last_version, last.updates = version.version, last.updates + 1
+            last.observations, last.rewards = version.observations, version.rewards
+            continue
+        if found:
+            found[-1].ended_at = version.created_at
+        found.append(
+            PolicyPeriod(
+                policy=version.policy,
+                reason="created" if version.reason == "update" else version.reason,
+                arms=list(version.arms),
+                first_version=version.version,
+                last_version=version.version,
+                updates=0,
+                started_at=version.created_at,
+                ended_at=None,
+                observations=version.observations,
+                rewards=version.rewards,
+            )
+        )
+    found[-1].ended_at = row.stopped_at
+    return found

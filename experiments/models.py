@@ -89,6 +89,11 @@ class PolicySpec(StrictModel):
         """Whether the arms' shares follow the rewards."""
         return self.name != "fixed_split"
 
+    @property
+    def learns(self) -> bool:
+        """Whether anything follows the rewards (the arms' shares or the variant choice)."""
+        return self.adaptive or self.variant_choice
+
     def option(self, name: str) -> float:
         """An option's value (its default when unset)."""
         value = getattr(self, name)
@@ -199,6 +204,11 @@ class ServedDecision(BaseModel):
     arm: str
     propensity: float = Field(description="The probability the policy gave this arm for this unit.")
     policy_version: int
+    first_variant_propensity: float | None = Field(
+        default=None,
+        description="With the variant choice: the probability the first variant (the one to show) had of "
+        "being put first; null when the ranker's order stands.",
+    )
     creative_ids: list[str] = Field(description="One per returned variant, in the variants' order.")
 
 

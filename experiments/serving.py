@@ -7,12 +7,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
+
 from core.errors import ServiceError
 from core.schema import CreativeRequest, CreativeResult
 from experiments.models import ServedDecision
 from experiments.store import Assignment, CreativeChoice, ExperimentStore
+from experiments.variant_choice import variant_features
 
 SAMPLING_FIELDS = ("n", "k", "temperature", "top_p", "seed")
+_CHOICE = np.random.default_rng()  # draws the first variant (used on the event loop's thread only)
 
 
 def arm_request(request: CreativeRequest, assignment: Assignment) -> CreativeRequest:
@@ -51,6 +55,27 @@ async def serve_in_experiment(
         store.assign, request.experiment, request.profile.id, request.placement, segment
     )
     result = await generate(arm_request(request, assignment))
-    creatives = [CreativeChoice() for _ in result.variants]
+    result, creatives = choose_first_variant(result, assignment, segment or "")
     decision = await asyncio.to_thread(store.record_decision, assignment, segment, creatives)
     return result, decision
+
+
+def choose_first_variant(
+    result: CreativeResult, assignment: Assignment, segment: str
+) -> tuple[CreativeResult, list[CreativeChoice]]:
+    """With the variant choice on, draw the variant to put first (the one to show) from its propensities,
+    the others keep the ranker's order; each variant's features and propensity go with its creative id.
+    Without it (or with fewer than two ranked variants) the ranker's order stands."""
+    chooser, variants = assignment.variants, result.variants
+    if chooser is None or len(variants) < 2 or any(v.score is None for v in variants):
+        return result, [CreativeChoice() for _ in variants]
+    features = [
+        variant_features(v.score, v.repaired, assignment.arm.name, segment)
+        for v in variants
+        if v.score is not None
+    ]
+    propensities = chooser.propensities(features)
+    first = int(_CHOICE.choice(len(variants), p=propensities))
+    order = [first, *(i for i in range(len(variants)) if i != first)]
+    chosen = result.model_copy(update={"variants": [variants[i] for i in order]})
+    return chosen, [CreativeChoice(features[i], float(propensities[i])) for i in order]

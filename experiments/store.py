@@ -17,7 +17,7 @@ from core.database import make_engine, utcnow
 from core.errors import ServiceError
 from experiments import learning, migrate, replay, totals
 from experiments.assignment import assign_arm, new_salt, race_arm, unit_hash
-from experiments.db import CreativeRow, DecisionRow, ExperimentRow, PolicyVersionRow
+from experiments.db import CreativeRow, DecisionRow, ExperimentRow
 from experiments.models import (
     MAX_ARMS,
     ExperimentArm,
@@ -31,6 +31,7 @@ from experiments.models import (
 from experiments.policies import Context
 from experiments.readout import ReadoutOptions, readout
 from experiments.timeline import Bucket, Timeline, timeline
+from experiments.variant_choice import VariantPolicy
 
 
 class ExperimentNotFoundError(ServiceError, LookupError):
@@ -81,6 +82,7 @@ class Assignment:
     unit_hash: str
     propensities: dict[str, float]
     policy_version: int
+    variants: VariantPolicy | None = None
 
     @property
     def propensity(self) -> float:
@@ -211,6 +213,7 @@ class ExperimentStore:
             unit_hash(salt, experiment.id, unit_id),
             shares,
             policy.version,
+            policy.variants,
         )
 
     def record_decision(
@@ -256,17 +259,18 @@ class ExperimentStore:
             arm=assignment.arm.name,
             propensity=assignment.propensity,
             policy_version=assignment.policy_version,
+            first_variant_propensity=creatives[0].propensity if creatives else None,
             creative_ids=creative_ids,
         )
 
     def update_policies(self, updater: learning.PolicyUpdater) -> dict[str, int]:
         """Learn a new policy version for each running adaptive experiment that is due; {id: version}."""
         with self.sessions() as session:
-            running = session.scalars(
-                select(ExperimentRow.id).where(
-                    ExperimentRow.status == "running", ExperimentRow.policy != "fixed_split"
-                )
-            ).all()
+            running = [
+                row.id
+                for row in session.scalars(select(ExperimentRow).where(ExperimentRow.status == "running"))
+                if learning.spec_of(row).learns
+            ]
         updated = {}
         for experiment_id in running:
             with self.sessions() as session:
@@ -325,38 +329,7 @@ class ExperimentStore:
     def periods(self, experiment_id: str) -> list[PolicyPeriod]:
         """The experiment's spans between arm changes, oldest first, each with its policy versions."""
         with self.sessions() as session:
-            row = self._row(session, experiment_id)
-            versions = session.scalars(
-                select(PolicyVersionRow)
-                .where(PolicyVersionRow.experiment_id == experiment_id)
-                .order_by(PolicyVersionRow.version)
-            ).all() or [learning.version_row(session, row)]
-            stopped = row.stopped_at
-        periods: list[PolicyPeriod] = []
-        for version in versions:
-            if version.reason == "update" and periods:
-                last = periods[-1]
-                last.last_version, last.updates = version.version, last.updates + 1
-                last.observations, last.rewards = version.observations, version.rewards
-                continue
-            if periods:
-                periods[-1].ended_at = version.created_at
-            periods.append(
-                PolicyPeriod(
-                    policy=version.policy,
-                    reason="created" if version.reason == "update" else version.reason,
-                    arms=list(version.arms),
-                    first_version=version.version,
-                    last_version=version.version,
-                    updates=0,
-                    started_at=version.created_at,
-                    ended_at=None,
-                    observations=version.observations,
-                    rewards=version.rewards,
-                )
-            )
-        periods[-1].ended_at = stopped
-        return periods
+            return learning.periods(session, self._row(session, experiment_id))
 
     def report(self, experiment_id: str, options: ReadoutOptions | None = None) -> ExperimentReport:
         """The experiment's readout now (weighted by the logged propensities when the allocation changed)."""

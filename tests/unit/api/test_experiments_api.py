@@ -6,7 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from sqlalchemy import select
+
 from api.auth import new_key
+from experiments.db import CreativeRow
+from experiments.variant_choice import VARIANT_FEATURES
 from tests.unit.api.support import Served, serving
 
 WRITER_KEY, WRITER = new_key("analyst", ["experiments:write", "experiments:read"])
@@ -177,3 +182,33 @@ async def test_an_adaptive_experiment_over_http(sample_request: dict[str, Any]) 
     assert report.status_code == 200 and "inverse-propensity" in report.json()["estimator"]
     assert [p["reason"] for p in report.json()["periods"]] == ["created", "arm_added", "arm_retired"]
     assert wrong_option.status_code == 400 and "beta" in wrong_option.json()["error"]["message"]
+
+
+async def test_one_arm_with_the_variant_choice_logs_each_variants_propensity(
+    sample_request: dict[str, Any],
+) -> None:
+    body = {
+        **EXPERIMENT,
+        "control": "house",
+        "arms": [{"name": "house", "template": "google_search@1", "adapter": "house", "n": 4, "k": 3}],
+        "policy": {"name": "fixed_split", "variant_choice": True},
+    }
+    async with serving(api_keys=[WRITER, TOOL]) as served:
+        experiment = await create(served, body)
+        request = {**sample_request, "experiment": experiment["id"], "n": None, "k": None}
+        answer = await served.client.post("/v1/creatives", json=request, headers=auth(TOOL_KEY))
+        store = served.app.state.service.experiments
+        with store.sessions() as session:
+            rows = session.scalars(
+                select(CreativeRow)
+                .where(CreativeRow.decision_id == answer.json()["decision"]["id"])
+                .order_by(CreativeRow.position)
+            ).all()
+    assert answer.status_code == 200, answer.text
+    decision, variants = answer.json()["decision"], answer.json()["variants"]
+    assert len(variants) == 3 and decision["propensity"] == 1.0
+    assert decision["first_variant_propensity"] == rows[0].choice_propensity
+    assert sum(row.choice_propensity for row in rows) == pytest.approx(1.0)
+    assert min(row.choice_propensity for row in rows) >= 0.05 / 3 - 1e-12  # the variant floor
+    top_rank = VARIANT_FEATURES.index("top_rank")
+    assert [row.features[top_rank] for row in rows] == [float(v["score"]["rank"] == 1) for v in variants]

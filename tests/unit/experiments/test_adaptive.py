@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import delete, select, update
 
@@ -20,6 +21,7 @@ from experiments.readout import WEIGHTED
 from experiments.replay import AlwaysTarget, CurrentTarget, SplitTarget
 from experiments.settings import ExperimentSettings
 from experiments.store import ArmChangeError, ArmNotFoundError, CreativeChoice, ExperimentStore
+from experiments.variant_choice import variant_features
 from tests.unit.experiments.support import pinned, spec
 
 SETTINGS = ExperimentSettings(attribution_window_days=7)
@@ -255,3 +257,42 @@ def test_offpolicy_estimates_over_the_stored_logs(store: ExperimentStore) -> Non
     with pytest.raises(ServiceError) as unknown:
         store.offpolicy(experiment.id, AlwaysTarget(kind="always", arm="z"))
     assert unknown.value.param == "target"
+
+
+def _variant(rank: int, profile: float) -> list[float]:
+    score = {"score": 0.5 - 0.05 * rank, "profile_relevance": profile, "product_relevance": 0.8}
+    return variant_features({**score, "diversity_penalty": 0.0, "rank": rank}, False, "a", "hikers")
+
+
+def test_the_variant_choice_learns_which_variant_to_show_and_rebuilds_after_a_restart(
+    store: ExperimentStore, database_url: str
+) -> None:
+    policy = {"name": "fixed_split", "variant_choice": True, "reward_wait_seconds": 0}
+    one_arm = spec(arms=[{"name": "a", "template": "google_search@1"}], policy=policy)
+    experiment = store.create(one_arm, pinned(("a",)), "t")
+    ranked = [_variant(1, 0.2), _variant(2, 0.8)]  # the ranker prefers the one less about the profile
+    luck = np.random.default_rng(7)
+    first_shares = []
+    for i in range(300):
+        assignment = store.assign(experiment.id, f"user-{i}", "google_search", "hikers")
+        assert assignment.variants is not None
+        shares = assignment.variants.propensities(ranked)
+        first_shares.append(shares)
+        first = int(luck.choice(2, p=shares))
+        order = [first, 1 - first]
+        decision = store.record_decision(
+            assignment, "hikers", [CreativeChoice(ranked[j], float(shares[j])) for j in order]
+        )
+        show(store, decision, clicked=luck.random() < (0.5 if first == 1 else 0.05))
+    assert first_shares[0][0] > first_shares[0][1]  # no data yet: the ranker's order leads
+    backdate(store, experiment.id, 60)
+    assert store.update_policies(PolicyUpdater(UpdateRule(events=100, seconds=3600))) == {experiment.id: 2}
+    learned = store.assign(experiment.id, "newcomer", "google_search", "hikers")
+    assert learned.variants is not None and learned.variants.propensities(ranked)[1] > 0.9
+    restarted = ExperimentStore.from_url(database_url)
+    try:
+        rebuilt = restarted.assign(experiment.id, "newcomer", "google_search", "hikers")
+        assert rebuilt.variants is not None
+        assert rebuilt.variants.state_digest() == learned.variants.state_digest()
+    finally:
+        restarted.close()
