@@ -226,7 +226,7 @@ class LinearThompson(Policy):
 
 def make_policy(name: str, arms: int, floor: float = DEFAULT_FLOOR, **options: float | bool) -> Policy:
     """A policy by name: ``uniform``, ``thompson`` (``exploration`` option), ``thompson_plain``,
-    ``thompson_per_context``, ``top_two`` (``beta``) or ``lints`` (``scale``)."""
+    ``thompson_per_context`` (``exploration``), ``top_two`` (``beta``) or ``lints`` (``scale``)."""
     if name == "uniform":
         return Policy(arms, floor)
     if name == "thompson":
@@ -234,7 +234,8 @@ def make_policy(name: str, arms: int, floor: float = DEFAULT_FLOOR, **options: f
     if name == "thompson_plain":
         return Thompson(arms, floor, name=name)
     if name == "thompson_per_context":
-        return Thompson(arms, floor, name=name, per_context=True)
+        exploration = float(options.get("exploration", 1.0))
+        return Thompson(arms, floor, name=name, per_context=True, exploration=exploration)
     if name == "top_two":
         return Thompson(arms, floor, name=name, top_two=float(options.get("beta", 0.5)))
     if name == "lints":

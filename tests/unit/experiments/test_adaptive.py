@@ -296,3 +296,22 @@ def test_the_variant_choice_learns_which_variant_to_show_and_rebuilds_after_a_re
         assert rebuilt.variants.state_digest() == learned.variants.state_digest()
     finally:
         restarted.close()
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"name": "thompson", "exploration": 1.0},
+        {"name": "thompson_per_context"},
+        {"name": "top_two", "beta": 0.6},
+        {"name": "lints", "scale": 0.1},
+        {"name": "fixed_split"},
+    ],
+)
+def test_every_policy_serves_with_its_floor(store: ExperimentStore, policy: dict[str, Any]) -> None:
+    experiment = store.create(three_arms({**policy, "floor": 0.3}), pinned(ARMS), "t")
+    for segment in ("hikers", "commuters", None):
+        assignment = store.assign(experiment.id, "user-1", "google_search", segment)
+        assert sum(assignment.propensities.values()) == pytest.approx(1.0)
+        assert min(assignment.propensities.values()) >= 0.1 - 1e-12
+    assert store.get(experiment.id).policy.name == policy["name"]
