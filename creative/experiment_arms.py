@@ -3,6 +3,7 @@ placement and its adapter, checked exactly as the offline batch checks its arms 
 
 from __future__ import annotations
 
+from core.arms import cross_field_problems
 from core.errors import ServiceError
 from creative.adapters import AdapterRegistry
 from creative.batch.arms import ArmsFileError, resolve_arms
@@ -48,14 +49,20 @@ def pin_new_arm(
     settings: Settings,
 ) -> PinnedArm:
     """What an arm added to a running experiment serves, checked like the arms it was created with."""
+    problems = cross_field_problems(arm.model_dump())
+    if problems:
+        raise InvalidArmError("; ".join(problems), param=problems[0].split(":")[0])
     live = [a for a, p in zip(experiment.arms, experiment.pinned, strict=True) if p.retired_at is None]
     spec = ExperimentCreate(
         name=experiment.name,
         placement=experiment.placement,
         control=arm.name,
         arms=[arm],
-        policy=experiment.policy,
     )
-    (pinned,) = pin_arms(spec, templates, adapters, settings)
+    try:
+        (pinned,) = pin_arms(spec, templates, adapters, settings)
+    except InvalidArmError as exc:  # name the add-arm body's own field, not the create body's
+        field = (exc.param or "").removeprefix("arms.0.").removeprefix("arms")
+        raise InvalidArmError(exc.message, param=field or None) from None
     share = arm.weight / (arm.weight + sum(a.weight for a in live))
     return pinned.model_copy(update={"propensity": share})

@@ -44,7 +44,8 @@ class ExperimentRow(Base):
     salt: Mapped[str] = mapped_column(String(64), nullable=False)
     policy: Mapped[str] = mapped_column(String(32), nullable=False)
     policy_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    assignment: Mapped[str] = mapped_column(String(16), nullable=False, default="race")
+    # "race" for new experiments; "weighted_cdf" (and null: rows written around the ORM) the older split
+    assignment: Mapped[str | None] = mapped_column(String(16), nullable=True, default="race")
     policy_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
     created_by: Mapped[str] = mapped_column(String(120), nullable=False)
@@ -133,4 +134,6 @@ class PolicyVersionRow(Base):
     cutoff: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     observations: Mapped[int] = mapped_column(Integer, nullable=False)
     rewards: Mapped[int] = mapped_column(Integer, nullable=False)
+    # what the version learned (arm tallies, the variant choice's statistics); kept for the newest versions
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

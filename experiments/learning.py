@@ -1,13 +1,13 @@
-"""An experiment's policy as served: rebuilt from the stored decisions and events, versioned, updated in
-batches.
+"""An experiment's policy as served: learned in batches from the stored decisions and events, stored with
+its version, and rebuilt from that row by any process.
 
-A policy version is a row of ``policy_versions``: the live arms and a cutoff. Its state is a function of
-the stored data alone: every decision made at least the reward wait window before the cutoff, with the
-events received by the cutoff (a decision with an impression is a trial; one whose creatives also earned the
-reward, a success). So any process, and the same process after a restart, rebuilds exactly the same state,
-and the Monte Carlo propensities (seeded by the version) are the same too. A new version is written when
-enough events arrived since the cutoff, or enough time passed with some; the cutoff trails the clock by a
-few seconds so a transaction still in flight cannot land behind it.
+A version's state is a function of the stored data up to its cutoff: every decision made at least the
+reward wait window before it, with the events received by it (a decision with an impression is a trial;
+one whose creatives also earned the reward, a success; for the variant choice, each variant put first and
+shown, with its features and whether it earned the reward). :class:`PolicyUpdater` computes it once, in
+the background, when enough events arrived since the last version (or enough time passed with some), and
+stores it in the version's row; every process, and a restarted one, builds the policy from that row, so
+they all serve the same state, and the Monte Carlo propensities (seeded by the version) are the same too.
 """
 
 from __future__ import annotations
@@ -18,19 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from core.database import utcnow
 from experiments.db import CreativeRow, DecisionRow, EventRow, ExperimentRow, PolicyVersionRow
-from experiments.models import ExperimentArm, PinnedArm, PolicyPeriod, PolicySpec
+from experiments.models import ExperimentArm, PinnedArm, PolicySpec
 from experiments.policies import Context, Policy, Tally, make_policy
 from experiments.variant_choice import Row, VariantPolicy
+from experiments.versions import SETTLE, VersionConflictError, new_version, spec_of, version_row
 
-SETTLE = timedelta(seconds=10)  # the cutoff trails the clock by this: longer than any write transaction
+VARIANT_WINDOW = 100_000  # the variant choice learns from the newest shown variants (and follows drift)
 CACHED_VERSIONS = 256
 
 
@@ -52,11 +51,6 @@ class ServingPolicy:
             return {arm: weight / total for arm, weight in zip(self.arms, self.weights, strict=True)}
         probabilities = self.learner.propensities(context)
         return {arm: float(p) for arm, p in zip(self.arms, probabilities, strict=True)}
-
-
-def spec_of(row: ExperimentRow) -> PolicySpec:
-    """The experiment's policy (experiments stored before policies existed: the fixed split)."""
-    return PolicySpec.model_validate(row.policy_spec or {})
 
 
 def live_arms(row: ExperimentRow) -> list[tuple[ExperimentArm, PinnedArm]]:
@@ -105,39 +99,52 @@ def arm_tallies(
     ]
 
 
-def version_row(session: Session, row: ExperimentRow) -> PolicyVersionRow:
-    """The row of the experiment's current version (synthesized for experiments older than versions)."""
-    found = session.get(PolicyVersionRow, (row.id, row.policy_version))
-    if found is not None:
-        return found
-    names = [arm.name for arm, _ in live_arms(row)]
-    return PolicyVersionRow(
-        experiment_id=row.id,
-        version=row.policy_version,
-        policy=row.policy,
-        reason="created",
-        arms=names,
-        cutoff=row.created_at,
-        observations=0,
-        rewards=0,
-        created_at=row.created_at,
-    )
+def learn(session: Session, row: ExperimentRow, arms: tuple[str, ...], cutoff: datetime) -> dict[str, Any]:
+    """The state a version learns at ``cutoff``: the live arms' tallies per segment and placement and, with
+    the variant choice, its statistics; JSON-ready (floats round-trip exactly)."""
+    spec = spec_of(row)
+    tallies = arm_tallies(session, row.id, arms, spec.reward, cutoff, spec.wait_seconds)
+    state: dict[str, Any] = {
+        "tallies": [
+            [arms[t.arm], t.context.segment, t.context.placement, t.trials, t.successes] for t in tallies
+        ],
+        "variants": None,
+    }
+    if spec.variant_choice:
+        chooser = VariantPolicy()
+        chooser.fit(variant_rows(session, row.id, spec.reward, cutoff, spec.wait_seconds), 1)
+        state["variants"] = chooser.export_state()
+    return state
 
 
 def build(session: Session, row: ExperimentRow, version: PolicyVersionRow) -> ServingPolicy:
-    """The policy of ``version``, its state rebuilt from the stored events up to its cutoff."""
+    """The policy of ``version`` from the state stored with it (version 1, or a version whose state was
+    not kept: learned again from the stored events up to its cutoff)."""
     spec = spec_of(row)
     weights = {arm.name: arm.weight for arm, _ in live_arms(row)}
     arms = tuple(name for name in version.arms if name in weights)
+    state = version.state
+    if state is None:
+        state = (
+            {"tallies": [], "variants": None}
+            if version.version == 1
+            else learn(session, row, arms, version.cutoff)
+        )
     variants = None
     if spec.variant_choice:
         variants = VariantPolicy()
-        rows = variant_rows(session, row.id, spec.reward, version.cutoff, spec.wait_seconds)
-        variants.fit(rows, version.version)
+        if state.get("variants") is not None:
+            variants.load_state(state["variants"], version.version)
+        variants.version = version.version
     learner = None
     if spec.adaptive:
         learner = make_policy(spec.name, len(arms), spec.floor, **_options(spec))
-        tallies = arm_tallies(session, row.id, arms, spec.reward, version.cutoff, spec.wait_seconds)
+        index = {name: i for i, name in enumerate(arms)}
+        tallies = [
+            Tally(index[arm], Context(segment, placement), trials, successes)
+            for arm, segment, placement, trials, successes in state["tallies"]
+            if arm in index  # a retired arm's tallies stay behind
+        ]
         learner.fit(tallies, version.version)
     return ServingPolicy(version.version, arms, spec, tuple(weights[a] for a in arms), learner, variants)
 
@@ -145,8 +152,8 @@ def build(session: Session, row: ExperimentRow, version: PolicyVersionRow) -> Se
 def variant_rows(
     session: Session, experiment_id: str, reward: str, cutoff: datetime, wait: float
 ) -> list[Row]:
-    """Every variant the choice put first and that was shown, as learned at ``cutoff``: its features and
-    whether it earned the reward; in decision order, so a rebuild folds them in the same order."""
+    """The newest ``VARIANT_WINDOW`` variants the choice put first and that were shown, as learned at
+    ``cutoff``: features and whether each earned the reward, oldest first (a fixed order)."""
     events = (
         select(
             EventRow.creative_id.label("creative_id"),
@@ -168,9 +175,11 @@ def variant_rows(
             CreativeRow.choice_propensity.is_not(None),
             events.c.shown == 1,
         )
-        .order_by(DecisionRow.id)
+        .order_by(DecisionRow.created_at.desc(), DecisionRow.id.desc())
+        .limit(VARIANT_WINDOW)
     )
-    return [(features, float(earned)) for features, earned in session.execute(query).tuples()]
+    rows = session.execute(query).tuples().all()
+    return [(features, float(earned)) for features, earned in reversed(rows)]
 
 
 def _options(spec: PolicySpec) -> dict[str, float]:
@@ -180,11 +189,13 @@ def _options(spec: PolicySpec) -> dict[str, float]:
 
 
 class PolicyBook:
-    """The policies being served, by (experiment, version); a version missing here is rebuilt."""
+    """The policies being served, by (experiment, version); a version missing here is built from its row,
+    once (the other threads asking for it wait for that build)."""
 
     def __init__(self) -> None:
         self._policies: OrderedDict[tuple[str, int], ServingPolicy] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[tuple[str, int], threading.Lock] = {}
 
     def get(self, session: Session, row: ExperimentRow) -> ServingPolicy:
         """The experiment's current policy."""
@@ -194,66 +205,19 @@ class PolicyBook:
             if found is not None:
                 self._policies.move_to_end(key)
                 return found
-        built = build(session, row, version_row(session, row))
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                found = self._policies.get(key)
+            if found is None:
+                found = build(session, row, version_row(session, row))
+                with self._lock:
+                    self._policies[key] = found
+                    while len(self._policies) > CACHED_VERSIONS:
+                        self._policies.popitem(last=False)
         with self._lock:
-            self._policies[key] = built
-            while len(self._policies) > CACHED_VERSIONS:
-                self._policies.popitem(last=False)
-        return built
-
-
-class VersionConflictError(RuntimeError):
-    """Another process moved the experiment to a new version first."""
-
-
-def new_version(
-    session: Session,
-    row: ExperimentRow,
-    reason: str,
-    arms: list[str],
-    observations: tuple[int, int] = (0, 0),
-    cutoff: datetime | None = None,
-) -> PolicyVersionRow:
-    """Add the next version and move the experiment to it, only if no other process did meanwhile
-    (:class:`VersionConflictError`, or ``IntegrityError`` at commit); the caller's transaction commits."""
-    now, previous = utcnow(), row.policy_version
-    version = PolicyVersionRow(
-        experiment_id=row.id,
-        version=previous + 1,
-        policy=spec_of(row).name,
-        reason=reason,
-        arms=arms,
-        cutoff=cutoff or now - SETTLE,
-        observations=observations[0],
-        rewards=observations[1],
-        created_at=now,
-    )
-    session.add(version)
-    claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(ExperimentRow)
-        .where(ExperimentRow.id == row.id, ExperimentRow.policy_version == previous)
-        .values(policy_version=version.version)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
-        raise VersionConflictError(f"experiment {row.id!r} moved past version {previous}")
-    set_committed_value(row, "policy_version", version.version)
-    return version
-
-
-def first_version(row: ExperimentRow) -> PolicyVersionRow:
-    """Version 1 of a new experiment (nothing learned yet)."""
-    return PolicyVersionRow(
-        experiment_id=row.id,
-        version=1,
-        policy=row.policy,
-        reason="created",
-        arms=[arm["name"] for arm in row.arms],
-        cutoff=row.created_at,
-        observations=0,
-        rewards=0,
-        created_at=row.created_at,
-    )
+            self._building.pop(key, None)
+        return found
 
 
 @dataclass(frozen=True)
@@ -265,15 +229,16 @@ class UpdateRule:
 
 
 class PolicyUpdater:
-    """Learns new versions of the running adaptive experiments' policies when :class:`UpdateRule` says.
+    """Learns new versions of the running experiments' policies (adaptive arms or the variant choice) when
+    :class:`UpdateRule` says so and what they would learn changed.
 
-    A check whose tallies did not change (the new events are on decisions still inside the reward wait
-    window) is not repeated for the same version for a while, so waiting costs no repeated queries.
+    A check that found nothing new (the new events are on decisions still inside the reward wait window)
+    is not repeated for the same version for a while, so waiting costs no repeated scans.
     """
 
     def __init__(self, rule: UpdateRule):
         self.rule = rule
-        self._unchanged: dict[tuple[str, int], datetime] = {}
+        self._unchanged: dict[str, tuple[int, datetime]] = {}
 
     def update_if_due(self, session: Session, experiment_id: str) -> int | None:
         """The new version number, or None (not due, nothing changed, or another process did it)."""
@@ -281,8 +246,9 @@ class PolicyUpdater:
         if row is None or row.status != "running" or not spec_of(row).learns:
             return None
         current, now = version_row(session, row), utcnow()
-        last = self._unchanged.get((row.id, row.policy_version))
-        if last is not None and (now - last).total_seconds() < min(self.rule.seconds, 60.0):
+        last = self._unchanged.get(row.id)
+        recently = last is not None and (now - last[1]).total_seconds() < min(self.rule.seconds, 60.0)
+        if last is not None and last[0] == row.policy_version and recently:
             return None
         cutoff = now - SETTLE
         fresh = session.scalar(  # settled events only: a newer one could not be learned from yet
@@ -297,51 +263,20 @@ class PolicyUpdater:
         age = (now - current.created_at).total_seconds()
         if not fresh or (fresh < self.rule.events and age < self.rule.seconds):
             return None
-        spec, arms = spec_of(row), tuple(current.arms)
-        tallies = arm_tallies(session, row.id, arms, spec.reward, cutoff, spec.wait_seconds)
-        counts = (int(sum(t.trials for t in tallies)), int(sum(t.successes for t in tallies)))
-        if counts == (current.observations, current.rewards):
-            self._unchanged[(row.id, row.policy_version)] = now
+        arms = tuple(current.arms)
+        state = learn(session, row, arms, cutoff)
+        if state == (current.state or {"tallies": [], "variants": None}):
+            self._unchanged[row.id] = (row.policy_version, now)
             return None
+        counts = (
+            int(sum(t[3] for t in state["tallies"])),
+            int(sum(t[4] for t in state["tallies"])),
+        )
         try:
-            version = new_version(session, row, "update", list(arms), counts, cutoff)
+            version = new_version(session, row, "update", list(arms), (cutoff, state, counts))
             session.commit()
         except (VersionConflictError, IntegrityError):  # another process learned this version first
             session.rollback()
             return None
+        self._unchanged.pop(row.id, None)
         return version.version
-
-
-def periods(session: Session, row: ExperimentRow) -> list[PolicyPeriod]:
-    """The experiment's spans between arm changes, oldest first; the learned updates within a span are
-    counted in it."""
-    versions = session.scalars(
-        select(PolicyVersionRow)
-        .where(PolicyVersionRow.experiment_id == row.id)
-        .order_by(PolicyVersionRow.version)
-    ).all() or [version_row(session, row)]
-    found: list[PolicyPeriod] = []
-    for version in versions:
-        if version.reason == "update" and found:
-            last = found[-1]
-            last.last_version, last.updates = version.version, last.updates + 1
-            last.observations, last.rewards = version.observations, version.rewards
-            continue
-        if found:
-            found[-1].ended_at = version.created_at
-        found.append(
-            PolicyPeriod(
-                policy=version.policy,
-                reason="created" if version.reason == "update" else version.reason,
-                arms=list(version.arms),
-                first_version=version.version,
-                last_version=version.version,
-                updates=0,
-                started_at=version.created_at,
-                ended_at=None,
-                observations=version.observations,
-                rewards=version.rewards,
-            )
-        )
-    found[-1].ended_at = row.stopped_at
-    return found

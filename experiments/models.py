@@ -149,6 +149,8 @@ class ExperimentBase(StrictModel):
             raise ValueError(f"arms: duplicate arm names {duplicates}")
         if self.control not in names:
             raise ValueError(f"control: {self.control!r} is not one of the arms {names}")
+        if self.policy.adaptive and len(names) < 2:
+            raise ValueError(f"arms: the policy {self.policy.name!r} allocates among two arms or more")
         return self
 
 

@@ -125,11 +125,14 @@ class Thompson(Policy):
     exploration: float = 1.0  # posterior variance × this (Chapelle & Li 2011 found < 1 better on ads)
     _counts: dict[Context, Array] = field(default_factory=dict, repr=False)
 
+    def _key(self, context: Context) -> Context:
+        return context if self.per_context else Context()
+
     def _posterior(self, context: Context) -> Array:
-        key = context if self.per_context else Context()
-        if key not in self._counts:
-            self._counts[key] = np.tile(np.asarray(self.prior, dtype=float), (self.arms, 1))
-        return self._counts[key]
+        """The Beta counts of ``context``, created on first learning (a read of an unseen context gets the
+        prior without storing it: free-text segments cannot grow the state)."""
+        found = self._counts.get(self._key(context))
+        return found if found is not None else np.tile(np.asarray(self.prior, dtype=float), (self.arms, 1))
 
     def _share_best(self, counts: Array, context: Context) -> Array:
         """How often each arm's Beta(counts) sample is the highest, over ``draws`` seeded samples."""
@@ -147,7 +150,7 @@ class Thompson(Policy):
         return best if self.top_two is None else top_two_probabilities(best, self.top_two)
 
     def _learn(self, tally: Tally) -> None:
-        counts = self._posterior(tally.context)
+        counts = self._counts.setdefault(self._key(tally.context), self._posterior(tally.context))
         counts[tally.arm, 0] += tally.successes
         counts[tally.arm, 1] += tally.trials - tally.successes
 
@@ -162,6 +165,8 @@ def top_two_probabilities(best: Array, beta: float) -> Array:
         challenger = best / (1 - p_leader)
         challenger[leader] = 0.0
         probabilities += (1 - beta) * p_leader * challenger
+    if len(best) == 1:
+        return np.ones(1)
     if best.max() >= 1:  # one arm certain: the challenger is uniform among the rest
         leader = int(best.argmax())
         rest = np.full(len(best), 1 / (len(best) - 1))
@@ -170,42 +175,40 @@ def top_two_probabilities(best: Array, beta: float) -> Array:
     return probabilities / probabilities.sum()
 
 
+SEGMENT_BUCKETS = 32
+PLACEMENT_BUCKETS = 8
+
+
+def _bucket(name: str, buckets: int) -> int:
+    return zlib.crc32(name.encode()) % buckets
+
+
 @dataclass
 class LinearThompson(Policy):
     """Linear Thompson sampling (Agrawal & Goyal 2013) over one-hot segment and placement features, one
-    Bayesian linear model per arm; ``scale`` sets the posterior's spread."""
+    Bayesian linear model per arm; ``scale`` sets the posterior's spread. Segments and placements are
+    hashed into fixed buckets (crc32), so the model's size is fixed: free-text segments cannot grow it, and
+    reading it never writes (it is shared by the serving threads)."""
 
     name: str = "lints"
     draws: int = DEFAULT_DRAWS
     scale: float = 0.05
     ridge: float = 1.0
-    _features: dict[str, int] = field(default_factory=dict, repr=False)
     _precision: list[Array] = field(default_factory=list, repr=False)
     _targets: list[Array] = field(default_factory=list, repr=False)
 
-    def _vector(self, context: Context) -> Array:
-        for name in (f"segment={context.segment}", f"placement={context.placement}"):
-            if name not in self._features:
-                self._features[name] = len(self._features) + 1  # 0 is the bias
-        size = len(self._features) + 1
-        while self._precision and self._precision[0].shape[0] < size:
-            self._grow(size)
-        if not self._precision:
-            self._precision = [self.ridge * np.eye(size) for _ in range(self.arms)]
-            self._targets = [np.zeros(size) for _ in range(self.arms)]
-        vector = np.zeros(size)
-        vector[0] = 1.0
-        vector[self._features[f"segment={context.segment}"]] = 1.0
-        vector[self._features[f"placement={context.placement}"]] = 1.0
-        return vector
+    def __post_init__(self) -> None:
+        size = 1 + SEGMENT_BUCKETS + PLACEMENT_BUCKETS
+        self._precision = [self.ridge * np.eye(size) for _ in range(self.arms)]
+        self._targets = [np.zeros(size) for _ in range(self.arms)]
 
-    def _grow(self, size: int) -> None:
-        for arm in range(self.arms):
-            old = self._precision[arm]
-            grown = self.ridge * np.eye(size)
-            grown[: old.shape[0], : old.shape[0]] = old
-            self._precision[arm] = grown
-            self._targets[arm] = np.concatenate([self._targets[arm], np.zeros(size - old.shape[0])])
+    @staticmethod
+    def _vector(context: Context) -> Array:
+        vector = np.zeros(1 + SEGMENT_BUCKETS + PLACEMENT_BUCKETS)
+        vector[0] = 1.0  # the bias
+        vector[1 + _bucket(context.segment, SEGMENT_BUCKETS)] = 1.0
+        vector[1 + SEGMENT_BUCKETS + _bucket(context.placement, PLACEMENT_BUCKETS)] = 1.0
+        return vector
 
     def _raw(self, context: Context) -> Array:
         x = self._vector(context)

@@ -7,19 +7,20 @@ batch of events (:mod:`experiments.events`).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.database import make_engine, utcnow
 from core.errors import ServiceError
-from experiments import learning, migrate, replay, totals
+from experiments import arm_changes, learning, migrate, replay, totals, versions
 from experiments.assignment import assign_arm, new_salt, race_arm, unit_hash
 from experiments.db import CreativeRow, DecisionRow, ExperimentRow
 from experiments.models import (
-    MAX_ARMS,
     ExperimentArm,
     ExperimentCreate,
     ExperimentPublic,
@@ -32,6 +33,9 @@ from experiments.policies import Context
 from experiments.readout import ReadoutOptions, readout
 from experiments.timeline import Bucket, Timeline, timeline
 from experiments.variant_choice import VariantPolicy
+from experiments.versions import VersionConflictError
+
+CHANGE_ATTEMPTS = 3
 
 
 class ExperimentNotFoundError(ServiceError, LookupError):
@@ -39,20 +43,6 @@ class ExperimentNotFoundError(ServiceError, LookupError):
 
     status = 404
     code = "experiment_not_found"
-
-
-class ArmChangeError(ServiceError):
-    """An arm cannot be added or retired as asked."""
-
-    status = 409
-    code = "arm_change_refused"
-
-
-class ArmNotFoundError(ServiceError, LookupError):
-    """The experiment has no arm of this name."""
-
-    status = 404
-    code = "arm_not_found"
 
 
 class ExperimentStoppedError(ServiceError):
@@ -99,7 +89,7 @@ def _public(row: ExperimentRow) -> ExperimentPublic:
         control=row.control,
         arms=[ExperimentArm.model_validate(arm) for arm in row.arms],
         status="stopped" if row.status == "stopped" else "running",
-        policy=learning.spec_of(row),
+        policy=versions.spec_of(row),
         policy_version=row.policy_version,
         pinned=[PinnedArm.model_validate(arm) for arm in row.pinned],
         created_at=row.created_at,
@@ -161,7 +151,7 @@ class ExperimentStore:
         with self.sessions.begin() as session:
             session.add(row)
             session.flush()
-            session.add(learning.first_version(row))
+            session.add(versions.first_version(row))
         return _public(row)
 
     def list_all(self) -> list[ExperimentPublic]:
@@ -200,7 +190,7 @@ class ExperimentStore:
                 )
             policy = self.policies.get(session, row)
         shares = policy.shares(Context(segment or "", placement))
-        if scheme == "weighted_cdf":  # experiments from before the race keep their split
+        if scheme != "race":  # experiments from before the race keep their split
             names = [arm.name for arm in experiment.arms]
             name = names[assign_arm(salt, experiment.id, unit_id, [arm.weight for arm in experiment.arms])]
         else:
@@ -269,7 +259,7 @@ class ExperimentStore:
             running = [
                 row.id
                 for row in session.scalars(select(ExperimentRow).where(ExperimentRow.status == "running"))
-                if learning.spec_of(row).learns
+                if versions.spec_of(row).learns
             ]
         updated = {}
         for experiment_id in running:
@@ -280,56 +270,41 @@ class ExperimentStore:
         return updated
 
     def add_arm(self, experiment_id: str, arm: ExperimentArm, pinned: PinnedArm) -> ExperimentPublic:
-        """Add an arm to a running experiment: a new policy version; no other unit moves but those the
+        """Add an arm to a running experiment: a new policy period; no other unit moves but those the
         new arm wins."""
-        with self.sessions.begin() as session:
-            row = self._changeable(session, experiment_id)
-            if arm.name in [a["name"] for a in row.arms]:
-                raise ArmChangeError(f"the experiment already has an arm {arm.name!r}", param="name")
-            if len(row.arms) >= MAX_ARMS:
-                raise ArmChangeError(f"an experiment has at most {MAX_ARMS} arms", param="name")
-            row.arms = [*row.arms, arm.model_dump(mode="json")]
-            row.pinned = [*row.pinned, pinned.model_dump(mode="json")]
-            names = [a.name for a, _ in learning.live_arms(row)]
-            learning.new_version(session, row, "arm_added", names)
-            return _public(row)
+        return self._change(
+            experiment_id, lambda session, row: arm_changes.add_arm(session, row, arm, pinned)
+        )
 
     def retire_arm(self, experiment_id: str, arm_name: str) -> ExperimentPublic:
-        """Stop assigning units to an arm (its decisions and events stay in the readout): a new policy
-        version; only that arm's units move."""
-        with self.sessions.begin() as session:
-            row = self._changeable(session, experiment_id)
-            names = [a["name"] for a in row.arms]
-            if arm_name not in names:
-                raise ArmNotFoundError(f"no arm {arm_name!r} in the experiment", param="arm")
-            if arm_name == row.control:
-                raise ArmChangeError("the control arm cannot be retired", param="arm")
-            index = names.index(arm_name)
-            if row.pinned[index].get("retired_at") is not None:
-                return _public(row)  # idempotent
-            pinned = [dict(p) for p in row.pinned]
-            pinned[index]["retired_at"] = utcnow().isoformat()
-            row.pinned = pinned
-            live = [a.name for a, _ in learning.live_arms(row)]
-            learning.new_version(session, row, "arm_retired", live)
-            return _public(row)
+        """Stop assigning units to an arm (idempotent; its decisions and events stay in the readout): a
+        new policy period; only that arm's units move."""
+        return self._change(
+            experiment_id, lambda session, row: arm_changes.retire_arm(session, row, arm_name)
+        )
 
-    def _changeable(self, session: Session, experiment_id: str) -> ExperimentRow:
-        row = self._row(session, experiment_id)
-        if row.status != "running":
-            raise ExperimentStoppedError(f"experiment {experiment_id!r} is stopped", param="experiment")
-        if row.assignment != "race":
-            raise ArmChangeError(
-                "this experiment was created before arms could change (its split is by cumulative weights, "
-                "so a new arm would move other units); create a new experiment",
-                param="experiment",
-            )
-        return row
+    def _change(
+        self, experiment_id: str, change: Callable[[Session, ExperimentRow], None]
+    ) -> ExperimentPublic:
+        """Apply an arm change in one transaction, again when a policy update got in first."""
+        for attempt in range(CHANGE_ATTEMPTS):
+            try:
+                with self.sessions.begin() as session:
+                    self._row(session, experiment_id)  # 404 first
+                    row = arm_changes.changeable(session, experiment_id)
+                    change(session, row)
+                    return _public(row)
+            except (VersionConflictError, IntegrityError):
+                if attempt == CHANGE_ATTEMPTS - 1:
+                    raise ServiceError(
+                        "the experiment changed meanwhile; retry", param="experiment", code="conflict"
+                    ) from None
+        raise AssertionError("unreachable")
 
     def periods(self, experiment_id: str) -> list[PolicyPeriod]:
         """The experiment's spans between arm changes, oldest first, each with its policy versions."""
         with self.sessions() as session:
-            return learning.periods(session, self._row(session, experiment_id))
+            return versions.periods(session, self._row(session, experiment_id))
 
     def report(self, experiment_id: str, options: ReadoutOptions | None = None) -> ExperimentReport:
         """The experiment's readout now (weighted by the logged propensities when the allocation changed)."""

@@ -39,7 +39,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import linalg
@@ -278,6 +278,21 @@ class VariantPolicy:
         set the version: the same rows in the same order give the same state, however they were batched."""
         self._reset()
         self._fold(rows)
+        self.version = version
+
+    def export_state(self) -> dict[str, Any]:
+        """The sufficient statistics as JSON-ready lists (floats round-trip JSON exactly)."""
+        return {"precision": self._precision.tolist(), "targets": self._targets.tolist()}
+
+    def load_state(
+        self, state: Mapping[str, Sequence[float] | Sequence[Sequence[float]]], version: int
+    ) -> None:
+        """Restore :meth:`export_state`'s statistics as ``version`` (the same digest as the exporter's)."""
+        precision = np.asarray(state["precision"], dtype=float)
+        targets = np.asarray(state["targets"], dtype=float)
+        if precision.shape != (DIMENSION, DIMENSION) or targets.shape != (DIMENSION,):
+            raise ValueError("the stored variant-choice state does not match the feature vector")
+        self._precision, self._targets, self._samples = precision, targets, None
         self.version = version
 
     def state_digest(self) -> str:

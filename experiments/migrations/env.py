@@ -16,6 +16,11 @@ def run_migrations() -> None:
     """Migrate over a connection opened on the configured URL."""
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # A batch operation rebuilds the table (copy, drop, rename): with foreign keys on, dropping it
+            # would cascade-delete every row that references it. Alembic's recipe: off while migrating.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
         context.configure(
             connection=conn,
             target_metadata=target_metadata,

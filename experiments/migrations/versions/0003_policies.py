@@ -22,9 +22,8 @@ def upgrade() -> None:
     assignment (``weighted_cdf``), so none of their units moves."""
     with op.batch_alter_table("experiments") as batch:
         batch.add_column(sa.Column("policy_spec", sa.JSON, nullable=True))
-        batch.add_column(
-            sa.Column("assignment", sa.String(16), nullable=False, server_default="weighted_cdf")
-        )
+        batch.add_column(sa.Column("assignment", sa.String(16), nullable=True))
+    op.execute("UPDATE experiments SET assignment = 'weighted_cdf'")
     with op.batch_alter_table("decisions") as batch:
         batch.add_column(sa.Column("propensities", sa.JSON, nullable=True))
     with op.batch_alter_table("decision_creatives") as batch:
@@ -45,6 +44,7 @@ def upgrade() -> None:
         sa.Column("cutoff", sa.DateTime(timezone=True), nullable=False),
         sa.Column("observations", sa.Integer, nullable=False),
         sa.Column("rewards", sa.Integer, nullable=False),
+        sa.Column("state", sa.JSON, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_events_experiment_received", "events", ["experiment_id", "received_at"])
@@ -52,7 +52,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop them again."""
+    """Drop them again (on SQLite the env turns foreign keys off, so no table rebuild cascades)."""
     op.drop_index("ix_decisions_experiment_created", table_name="decisions")
     op.drop_index("ix_events_experiment_received", table_name="events")
     op.drop_table("policy_versions")

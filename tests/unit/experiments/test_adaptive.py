@@ -20,7 +20,8 @@ from experiments.models import ExperimentArm, PinnedArm, ServedDecision
 from experiments.readout import WEIGHTED
 from experiments.replay import AlwaysTarget, CurrentTarget, SplitTarget
 from experiments.settings import ExperimentSettings
-from experiments.store import ArmChangeError, ArmNotFoundError, CreativeChoice, ExperimentStore
+from experiments.arm_changes import ArmChangeError, ArmNotFoundError
+from experiments.store import CreativeChoice, ExperimentStore
 from experiments.variant_choice import variant_features
 from tests.unit.experiments.support import pinned, spec
 
