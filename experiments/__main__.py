@@ -41,7 +41,8 @@ def _lift(lift: LiftReport | None) -> str:
 def format_report(report: ExperimentReport) -> str:
     """The readout as text: one block per arm, then the sample-ratio check and the rule."""
     lines = [
-        f"experiment {report.experiment} ({report.status}, policy {report.policy}), alpha {report.alpha:g}"
+        f"experiment {report.experiment} ({report.status}, policy {report.policy.name}), "
+        f"alpha {report.alpha:g}"
     ]
     for arm in report.arms:
         best = arm.probability_best.get("ctr")

@@ -323,7 +323,7 @@ class ExperimentReport(Readout):
     experiment: str
     status: Status
     computed_at: datetime
-    policy: str
+    policy: PolicySpec
     periods: list[PolicyPeriod] = Field(
         description="Each span between arm changes: the policy, its versions (one per update) and arms."
     )

@@ -10,8 +10,9 @@ reward. Estimators (Dudík et al. 2011 for doubly robust; Swaminathan & Joachims
   reward model is the smoothed per-context × arm mean, fitted on the other half of the logs (cross-fitting),
   so its errors do not bias the correction.
 
-Intervals are normal over decisions (the delta method for SNIPS). Checked against Vowpal Wabbit's
-``estimators`` package on the same logs and on known-answer cases.
+Intervals are normal over decisions (the delta method for SNIPS), clustered when the logs name each
+decision's cluster (a unit served several times: its decisions are not independent). Checked against
+Vowpal Wabbit's ``estimators`` package on the same logs and on known-answer cases.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Logs:
     propensities: Array
     rewards: Array
     n_arms: int
+    clusters: list[str] | None = None  # e.g. the hashed unit of each decision: standard errors by cluster
 
     def target_matrix(self, target: TargetPolicy) -> Array:
         """π_target(·|x) for every decision: shape (decisions, arms)."""
@@ -61,6 +63,20 @@ def _estimate(name: str, value: float, se: float, n: int, alpha: float = 0.05) -
     return OffPolicyEstimate(name, float(value), float(se), float(value - z * se), float(value + z * se), n)
 
 
+def _std_error(logs: Logs, residuals: Array) -> float:
+    """The standard error of a mean whose per-decision deviations are ``residuals``: over decisions, or
+    cluster-robust (sums of the residuals per cluster, with the G/(G−1) correction) when clustered."""
+    n = len(residuals)
+    if logs.clusters is None:
+        return float(residuals.std(ddof=1) / np.sqrt(n))
+    _, index = np.unique(np.asarray(logs.clusters), return_inverse=True)
+    sums = np.bincount(index, weights=residuals)
+    groups = len(sums)
+    if groups < 2:
+        return float("nan")
+    return float(np.sqrt((sums**2).sum() * groups / (groups - 1)) / n)
+
+
 def _weights(logs: Logs, target: Array) -> Array:
     return target[np.arange(len(logs.arms)), logs.arms] / logs.propensities
 
@@ -68,8 +84,7 @@ def _weights(logs: Logs, target: Array) -> Array:
 def ips(logs: Logs, target: TargetPolicy) -> OffPolicyEstimate:
     """Inverse propensity scoring."""
     terms = _weights(logs, logs.target_matrix(target)) * logs.rewards
-    n = len(terms)
-    return _estimate("ips", terms.mean(), terms.std(ddof=1) / np.sqrt(n), n)
+    return _estimate("ips", terms.mean(), _std_error(logs, terms - terms.mean()), len(terms))
 
 
 def snips(logs: Logs, target: TargetPolicy) -> OffPolicyEstimate:
@@ -78,7 +93,7 @@ def snips(logs: Logs, target: TargetPolicy) -> OffPolicyEstimate:
     n = len(w)
     value = float((w * logs.rewards).sum() / w.sum())
     residual = w * (logs.rewards - value) / w.mean()
-    return _estimate("snips", value, residual.std(ddof=1) / np.sqrt(n), n)
+    return _estimate("snips", value, _std_error(logs, residual - residual.mean()), n)
 
 
 def reward_model(logs: Logs, rows: NDArray[np.bool_], strength: float = 20.0) -> Callable[[str], Array]:
@@ -119,7 +134,7 @@ def doubly_robust(logs: Logs, target: TargetPolicy, seed: int = 0) -> OffPolicyE
         direct = (pi[index] * predicted).sum(axis=1)
         served = predicted[np.arange(len(index)), logs.arms[index]]
         terms[index] = direct + w[index] * (logs.rewards[index] - served)
-    return _estimate("dr", terms.mean(), terms.std(ddof=1) / np.sqrt(n), n)
+    return _estimate("dr", terms.mean(), _std_error(logs, terms - terms.mean()), n)
 
 
 def always(arm: int, n_arms: int) -> TargetPolicy:
@@ -134,8 +149,10 @@ def estimate_all(logs: Logs, target: TargetPolicy) -> list[OffPolicyEstimate]:
     return [ips(logs, target), snips(logs, target), doubly_robust(logs, target)]
 
 
-def logs_from(records: Sequence[tuple[str, int, float, float]], n_arms: int) -> Logs:
-    """Logs from ``(context, arm, propensity, reward)`` records."""
+def logs_from(
+    records: Sequence[tuple[str, int, float, float]], n_arms: int, clusters: list[str] | None = None
+) -> Logs:
+    """Logs from ``(context, arm, propensity, reward)`` records (and each one's cluster, if any)."""
     contexts = [r[0] for r in records]
     return Logs(
         contexts,
@@ -143,4 +160,5 @@ def logs_from(records: Sequence[tuple[str, int, float, float]], n_arms: int) -> 
         np.array([r[2] for r in records], dtype=float),
         np.array([r[3] for r in records], dtype=float),
         n_arms,
+        clusters,
     )

@@ -5,7 +5,7 @@ metrics). Pure computation: :mod:`experiments.store` supplies the totals, the AP
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +20,7 @@ METRICS: dict[MetricName, tuple[str, str]] = {
     "conversion_rate": ("conversions", "clicks"),
 }
 SRM_THRESHOLD = 0.001
+MIN_EXPECTED_UNITS = 5
 WINNER_RULE = (
     "A winner (or loser) is an arm whose lift over the control has a Benjamini-Hochberg-adjusted "
     "always-valid p-value below alpha, adjusted across every arm and metric; the always-valid p-value "
@@ -87,6 +88,9 @@ WEIGHTED = (
 )
 
 
+PAIRED_NOTE = "against the control over the periods this arm was live only"
+
+
 @dataclass(frozen=True)
 class SampleRatioCounts:
     """Units by the arm of their first decision, and the expected units: the sum of that decision's logged
@@ -147,16 +151,24 @@ def readout(
     control: str,
     options: ReadoutOptions | None = None,
     logged: SampleRatioCounts | None = None,
+    pairs: Mapping[str, tuple[ArmTotals, ArmTotals]] | None = None,
 ) -> Readout:
     """The readout of one experiment (arms in their declared order; ``control`` names one of them).
-    ``logged``: the allocation changed (totals weighted by the logged propensities; SRM against them)."""
+    ``logged``: the allocation changed (totals weighted by the logged propensities; SRM against them);
+    ``pairs``: for an arm not live throughout, it and the control over the versions it was live in, which
+    its lift compares."""
     options = options or ReadoutOptions()
     alpha = options.alpha
     base = {arm.name: arm for arm in arms}[control]
     best = {m: stats.probability_best([stats.ratio(a.sums(m)) for a in arms]) for m in METRICS}
     reports = []
+    pairs = pairs or {}
     for index, arm in enumerate(arms):
-        lifts = {m: _lift(arm, base, m, options) for m in METRICS} if arm.name != control else {}
+        treated, baseline = pairs.get(arm.name, (arm, base))
+        lifts = {m: _lift(treated, baseline, m, options) for m in METRICS} if arm.name != control else {}
+        if arm.name in pairs:
+            for lift in lifts.values():
+                lift.note = "; ".join(filter(None, [lift.note, PAIRED_NOTE]))
         impressions, clicks, conversions = arm.counted()
         reports.append(
             ArmReport(
@@ -214,7 +226,9 @@ def _logged_sample_ratio(arms: Sequence[ArmTotals], logged: SampleRatioCounts) -
     expected = [logged.expected.get(name, 0.0) for name in names]
     total = sum(expected)
     live = [i for i, e in enumerate(expected) if e > 0]  # an arm never offered cannot be tested
-    p = stats.sample_ratio_p_value([observed[i] for i in live], [expected[i] for i in live])
+    p = float("nan")  # the chi-square needs ≥ 5 expected units in every arm (floors can be tiny)
+    if live and min(expected[i] for i in live) >= MIN_EXPECTED_UNITS:
+        p = stats.sample_ratio_p_value([observed[i] for i in live], [expected[i] for i in live])
     return SampleRatioReport(
         p_value=stats.finite_or_none(p),
         flagged=bool(math.isfinite(p) and p < SRM_THRESHOLD),

@@ -3,10 +3,13 @@ policy as it stands now would have earned on the decisions already served.
 
 The logged unit is a shown decision (one with an impression); its reward is the experiment's policy reward
 (a click, or a conversion) on any of its creatives; its context is the unit's segment; its propensity is the
-one logged when the arm was drawn. Estimates come from :mod:`experiments.offpolicy` (IPS, SNIPS, doubly
-robust, with 95% intervals). A target that puts weight where the logs had none (an arm added later, or
-retired) cannot be estimated without bias: ``support`` says on what share of decisions the target's arms
-all had a logged propensity, and the note warns below 100%.
+one logged when the arm was drawn. Standard errors are clustered by unit (a unit keeps its arm within a
+policy version, so its decisions are not independent). Only shown decisions count, so the value is per
+shown decision, the same reward the policies learn from. Estimates come from
+:mod:`experiments.offpolicy` (IPS, SNIPS, doubly robust, with 95% intervals). A target that puts weight
+where the logs had none (an arm added later, or retired) cannot be estimated without bias: ``support``
+says on what share of decisions the target's arms all had a logged propensity, and the note warns below
+100%.
 """
 
 from __future__ import annotations
@@ -92,8 +95,8 @@ class OffPolicyReport(BaseModel):
 
 def _logged(
     session: Session, experiment: ExperimentPublic, reward: str
-) -> tuple[list[str], list[str], list[dict[str, float]], list[float]]:
-    """Per shown decision: segment, arm, every arm's logged propensity, reward."""
+) -> tuple[list[str], list[str], list[dict[str, float]], list[float], list[str]]:
+    """Per shown decision: segment, arm, every arm's logged propensity, reward, hashed unit."""
     events = (
         select(
             EventRow.decision_id.label("decision_id"),
@@ -111,6 +114,7 @@ def _logged(
             DecisionRow.propensity,
             DecisionRow.propensities,
             events.c.earned,
+            DecisionRow.unit_hash,
         )
         .join(events, events.c.decision_id == DecisionRow.id)
         .where(events.c.shown == 1)
@@ -126,9 +130,10 @@ def _logged(
         )
     segments = [segment or "" for segment, *_ in rows]
     arms = [arm for _, arm, *_ in rows]
-    logged = [dict(propensities or {arm: propensity}) for _, arm, propensity, propensities, _ in rows]
-    rewards = [float(r) for *_, r in rows]
-    return segments, arms, logged, rewards
+    logged = [dict(propensities or {arm: propensity}) for _, arm, propensity, propensities, *_ in rows]
+    rewards = [float(row[4]) for row in rows]
+    units = [row[5] for row in rows]
+    return segments, arms, logged, rewards, units
 
 
 def _target_rows(
@@ -173,7 +178,7 @@ def replay(
     """IPS, SNIPS and doubly robust estimates of ``target`` over the experiment's shown decisions."""
     names = [arm.name for arm in experiment.arms]
     pi = _target_rows(target, names, policy, experiment.placement)
-    segments, arms, logged, rewards = _logged(session, experiment, experiment.policy.reward)
+    segments, arms, logged, rewards, units = _logged(session, experiment, experiment.policy.reward)
     base = {"experiment": experiment.id, "target": target, "reward": experiment.policy.reward}
     if len(arms) < 2:
         return OffPolicyReport(
@@ -182,6 +187,7 @@ def replay(
     logs = offpolicy.logs_from(
         [(s, names.index(a), p[a], r) for s, a, p, r in zip(segments, arms, logged, rewards, strict=True)],
         len(names),
+        units,  # a unit's decisions share its sticky arm: standard errors by unit
     )
     wanted = logs.target_matrix(pi)
     loggable = np.array([[name in p and p[name] > 0 for name in names] for p in logged])
@@ -196,12 +202,15 @@ def replay(
         )
         for e in offpolicy.estimate_all(logs, pi)
     ]
-    warning: str | None = None
+    warnings = []
     if support < 1:
-        warning = (
+        warnings.append(
             f"the target serves arms the logs could not choose on {1 - support:.1%} of decisions (added or "
             "retired meanwhile): the estimates are biased there"
         )
+    if isinstance(target, CurrentTarget):
+        warnings.append("the current policy learned from these same logs: its estimate is optimistic")
+    warning = "; ".join(warnings) or None
     return OffPolicyReport(
         **base,
         decisions=len(arms),

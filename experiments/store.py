@@ -314,13 +314,14 @@ class ExperimentStore:
             changed = allocation_changed(experiment, periods)
             arms = totals.arm_totals(session, experiment, weighted=changed)
             logged = totals.first_decisions(session, experiment) if changed else None
-        result = readout(arms, experiment.control, options, logged)
+            pairs = totals.pair_totals(session, experiment, periods)
+        result = readout(arms, experiment.control, options, logged, pairs)
         return ExperimentReport(
             **result.model_dump(),
             experiment=experiment.id,
             status=experiment.status,
             computed_at=utcnow(),
-            policy=experiment.policy.name,
+            policy=experiment.policy,
             periods=periods,
         )
 

@@ -5,23 +5,33 @@ each unit's first decision with the propensities it was drawn from."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from experiments.db import DecisionRow, EventRow
-from experiments.models import ExperimentPublic
+from experiments.models import ExperimentPublic, PolicyPeriod
 from experiments.readout import ArmTotals, SampleRatioCounts
 
 KINDS = ("impression", "click", "conversion")
 
 
-def arm_totals(session: Session, experiment: ExperimentPublic, weighted: bool = False) -> list[ArmTotals]:
+def arm_totals(
+    session: Session,
+    experiment: ExperimentPublic,
+    weighted: bool = False,
+    versions: Sequence[tuple[int, int]] | None = None,
+) -> list[ArmTotals]:
     """Per arm: assigned units and the per-unit sums (and squares, products) of their events; with
     ``weighted`` each decision's events count 1 ÷ its logged propensity and the estimate runs over all of
-    the experiment's units."""
+    the experiment's units (those with a decision in ``versions``, inclusive ranges of policy versions,
+    when given)."""
     weight: Any = 1.0 / DecisionRow.propensity if weighted else literal(1)
+    scope = [DecisionRow.experiment_id == experiment.id]
+    if versions is not None:
+        scope.append(or_(*(DecisionRow.policy_version.between(low, high) for low, high in versions)))
     per_unit = (
         select(
             DecisionRow.arm.label("arm"),
@@ -37,7 +47,7 @@ def arm_totals(session: Session, experiment: ExperimentPublic, weighted: bool = 
         )
         .select_from(DecisionRow)
         .outerjoin(EventRow, EventRow.decision_id == DecisionRow.id)
-        .where(DecisionRow.experiment_id == experiment.id)
+        .where(*scope)
         .group_by(DecisionRow.arm, DecisionRow.unit_hash)
         .subquery()
     )
@@ -53,12 +63,7 @@ def arm_totals(session: Session, experiment: ExperimentPublic, weighted: bool = 
     everyone = None
     if weighted:
         everyone = int(
-            session.scalar(
-                select(func.count(func.distinct(DecisionRow.unit_hash))).where(
-                    DecisionRow.experiment_id == experiment.id
-                )
-            )
-            or 0
+            session.scalar(select(func.count(func.distinct(DecisionRow.unit_hash))).where(*scope)) or 0
         )
     result = []
     for arm in experiment.arms:
@@ -96,3 +101,24 @@ def first_decisions(session: Session, experiment: ExperimentPublic) -> SampleRat
         for name, p in (propensities or {arm: 1.0}).items():
             expected[name] += float(p)
     return SampleRatioCounts(dict(observed), dict(expected))
+
+
+def live_versions(periods: Sequence[PolicyPeriod], arm: str) -> list[tuple[int, int]] | None:
+    """The policy versions ``arm`` was live in, as inclusive ranges; None when it was live throughout."""
+    ranges = [(p.first_version, p.last_version) for p in periods if arm in p.arms]
+    return None if len(ranges) == len(periods) else ranges
+
+
+def pair_totals(
+    session: Session, experiment: ExperimentPublic, periods: Sequence[PolicyPeriod]
+) -> dict[str, tuple[ArmTotals, ArmTotals]]:
+    """For each arm not live throughout: it and the control, weighted, over only the versions it was live
+    in (a lift compares the two over the same traffic, never the control's other periods)."""
+    pairs = {}
+    for arm in experiment.arms:
+        versions = live_versions(periods, arm.name)
+        if arm.name == experiment.control or versions is None:
+            continue
+        found = {t.name: t for t in arm_totals(session, experiment, weighted=True, versions=versions)}
+        pairs[arm.name] = (found[arm.name], found[experiment.control])
+    return pairs

@@ -87,7 +87,7 @@ async function open(experiment) {
   $("experiment-name").textContent = experiment.name;
   $("experiment-status").textContent = report.status;
   $("experiment-meta").textContent =
-    `${experiment.id} · ${experiment.placement} · policy ${report.policy} · computed ${report.computed_at}`;
+    `${experiment.id} · ${experiment.placement} · policy ${report.policy.name} · computed ${report.computed_at}`;
   const pinned = Object.fromEntries(experiment.pinned.map((p) => [p.name, p]));
   $("arms").querySelector("tbody").replaceChildren(...report.arms.map((arm) => armRow(arm, pinned[arm.name])));
   const srm = report.sample_ratio;

@@ -148,6 +148,30 @@ async def test_an_adaptive_experiment_over_http(sample_request: dict[str, Any]) 
         request = {**sample_request, "experiment": experiment["id"], "n": None, "k": None}
         answer = await served.client.post("/v1/creatives", json=request, headers=auth(TOOL_KEY))
         path = f"/v1/experiments/{experiment['id']}"
+        events = []
+        for unit in range(6):
+            body = {**request, "profile": {**request["profile"], "id": f"u{unit}"}}
+            decision = (await served.client.post("/v1/creatives", json=body, headers=auth(TOOL_KEY))).json()
+            decision = decision["decision"]
+            for kind in ("impression", "click")[: 1 + unit % 2]:
+                events.append(
+                    {
+                        "event_id": f"{kind}-{unit}",
+                        "decision_id": decision["id"],
+                        "creative_id": decision["creative_ids"][0],
+                        "type": kind,
+                        "event_time": datetime.now(UTC).isoformat(),
+                    }
+                )
+        await served.client.post("/v1/events", json={"events": events}, headers=auth(TOOL_KEY))
+        replayed = await served.client.post(
+            f"{path}/offpolicy", json={"target": {"kind": "current"}}, headers=auth(WRITER_KEY)
+        )
+        greedy_arm = await served.client.post(
+            f"{path}/arms",
+            json={"name": "greedy", "template": "google_search@1", "n": 4, "temperature": 0},
+            headers=auth(WRITER_KEY),
+        )
         added = await served.client.post(
             f"{path}/arms",
             json={"name": "plain", "template": "google_search@1", "adapter": None, "weight": 2},
@@ -177,7 +201,12 @@ async def test_an_adaptive_experiment_over_http(sample_request: dict[str, Any]) 
     assert control.status_code == 409 and control.json()["error"]["code"] == "arm_change_refused"
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "arm_not_found"
     assert [p["reason"] for p in periods.json()] == ["created", "arm_added", "arm_retired"]
-    assert offpolicy.status_code == 200 and offpolicy.json()["note"] == "too few yet", offpolicy.text
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["decisions"] == 6 and replayed.json()["logged_value"] == 0.5
+    assert [e["estimator"] for e in replayed.json()["estimates"]] == ["ips", "snips", "dr"]
+    assert "optimistic" in replayed.json()["note"]  # the current policy learned from these logs
+    assert greedy_arm.status_code == 400 and greedy_arm.json()["error"]["param"] == "n", greedy_arm.text
+    assert offpolicy.status_code == 200 and offpolicy.json()["decisions"] == 6, offpolicy.text
     assert bad_target.status_code == 400 and bad_target.json()["error"]["param"].startswith("target")
     assert report.status_code == 200 and "inverse-propensity" in report.json()["estimator"]
     assert [p["reason"] for p in report.json()["periods"]] == ["created", "arm_added", "arm_retired"]

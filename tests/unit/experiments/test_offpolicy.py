@@ -63,3 +63,26 @@ def test_estimates_land_near_the_truth(estimator: object) -> None:
         value = estimator(logs, offpolicy.always(1, 3)).value  # type: ignore[operator]
         errors.append(abs(value - truth[:, 1].mean()) / truth[:, 1].mean())
     assert np.median(errors) < 0.10
+
+
+@pytest.mark.parametrize("estimator", [offpolicy.ips, offpolicy.snips])
+def test_clustered_standard_errors_count_a_units_repeated_decisions_once(estimator: object) -> None:
+    logs, _ = random_logs(seed=4, decisions=2000)
+    target = offpolicy.always(1, 3)
+    one_each = [f"u{i}" for i in range(len(logs.arms))]
+    alone = estimator(logs, target)  # type: ignore[operator]
+    as_clusters = estimator(Logs(**{**logs.__dict__, "clusters": one_each}), target)  # type: ignore[operator]
+    assert as_clusters.std_error == pytest.approx(alone.std_error)  # one decision per unit: the same
+    twice = Logs(
+        contexts=logs.contexts * 2,
+        arms=np.concatenate([logs.arms, logs.arms]),
+        propensities=np.concatenate([logs.propensities, logs.propensities]),
+        rewards=np.concatenate([logs.rewards, logs.rewards]),
+        n_arms=3,
+        clusters=one_each * 2,  # every unit served twice, with the same outcome
+    )
+    repeated = estimator(twice, target)  # type: ignore[operator]
+    assert repeated.value == pytest.approx(alone.value)
+    assert repeated.std_error == pytest.approx(alone.std_error)  # no more information than once
+    naive = estimator(Logs(**{**twice.__dict__, "clusters": None}), target)  # type: ignore[operator]
+    assert naive.std_error < 0.75 * alone.std_error  # what treating them as independent would claim
