@@ -32,6 +32,7 @@ from creative.chat import SpecialTokenError
 from creative.checks import ForbiddenWords, ProductFacts
 from creative.context import template_variables
 from creative.engine import Completion, SamplingSpec, TextEngine
+from creative.names import NameGuard
 from creative.repair import field_problems, repair_field
 from creative.sampling import check_sampling, effective_sampling
 from creative.settings import Settings
@@ -57,8 +58,15 @@ class Assessment:
         return self.fields is not None and not self.reasons
 
 
-def assess(raw: str, placement: Placement, facts: ProductFacts, forbidden: ForbiddenWords) -> Assessment:
-    """Parse, repair and check one raw JSON candidate against the placement and the product facts."""
+def assess(
+    raw: str,
+    placement: Placement,
+    facts: ProductFacts,
+    forbidden: ForbiddenWords,
+    names: NameGuard | None = None,
+) -> Assessment:
+    """Parse, repair and check one raw JSON candidate against the placement and the product facts (with
+    ``names``, a near miss of the product's or brand's name is first spelled exactly)."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError:
@@ -75,6 +83,9 @@ def assess(raw: str, placement: Placement, facts: ProductFacts, forbidden: Forbi
         if not isinstance(value, str):
             reasons.append(f"{spec.name}: not a string")
             continue
+        if names is not None:
+            value, renamed = names.fix(value)
+            repairs.extend(f"{spec.name}: {what}" for what in renamed)
         fixed = repair_field(value, spec, placement.counting)
         repairs.extend(f"{spec.name}: {what}" for what in fixed.repairs)
         reasons.extend(field_problems(fixed.text, spec, placement.counting))
@@ -98,6 +109,8 @@ class ResolvedRequest:
     """The numbers, prices and percentages the copy may state (from the product)."""
     forbidden: ForbiddenWords
     """The settings' brand-safety words plus the request's own."""
+    names: NameGuard
+    """The product's and brand's names, spelled exactly in the copy."""
     label: str | None = None
     """The label the template was resolved through (``production`` by default); None for ``name@N`` or an
     explicit template."""
@@ -190,6 +203,7 @@ class CreativeWriter:
             seed=request.seed,
             adapter=adapter,
             facts=ProductFacts.from_product(request.product),
+            names=NameGuard.from_product(request.product),
             forbidden=ForbiddenWords.combine(self.settings.forbidden_words, request.forbidden_words),
             label=label,
         )
@@ -242,7 +256,12 @@ class CreativeWriter:
         """Generate ``n`` candidates of ``resolved`` and assess each (parse, repair, check)."""
         output = await self.engine.generate(prompt_ids, self.sampling_spec(resolved, n, seed), request_id)
         candidates = [
-            (completion, assess(completion.text, resolved.placement, resolved.facts, resolved.forbidden))
+            (
+                completion,
+                assess(
+                    completion.text, resolved.placement, resolved.facts, resolved.forbidden, resolved.names
+                ),
+            )
             for completion in output.completions
         ]
         return Round(output.prompt_tokens, candidates)

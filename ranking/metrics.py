@@ -20,6 +20,7 @@ from ranking.texts import profile_text
 EmbedFn = Callable[[Sequence[str]], torch.Tensor]
 
 FAITHFULNESS_MARKER = "not in the product facts"
+NAME_REPAIR_MARKER = ": spelled "  # the writer's repair of a near miss of the product's or brand's name
 
 _WORD = re.compile(r"\w+(?:['\u2019]\w+)*")
 
@@ -94,6 +95,15 @@ def faithfulness_violations(results: Sequence[CreativeResult]) -> int:
     )
 
 
+def name_repairs(results: Sequence[CreativeResult]) -> int:
+    """Returned variants whose copy misspelled the product's or brand's name as generated (repaired)."""
+    return sum(
+        any(NAME_REPAIR_MARKER in repair for repair in variant.repairs)
+        for result in results
+        for variant in result.variants
+    )
+
+
 class ProfilePair(BaseModel):
     """Two contrasting profiles on the same product, each with the copy written (or ranked) for it."""
 
@@ -157,6 +167,9 @@ class Scorecard(BaseModel):
     regenerated: int = Field(description="Returned variants that came from a regeneration round.")
     faithfulness_violations: int = Field(description="Rejected candidates stating numbers not in the facts.")
     faithfulness_violation_rate: float | None
+    name_repairs: int = Field(
+        default=0, description="Returned variants whose product or brand name was misspelled as generated."
+    )
     distinct_1: float | None = Field(description="Mean over requests of distinct-1 among the top-k.")
     distinct_2: float | None = Field(description="Mean over requests of distinct-2 among the top-k.")
     mean_pairwise_cosine: float | None = Field(description="Mean over requests of top-k pairwise cosine.")
@@ -215,6 +228,7 @@ class Scorecard(BaseModel):
             regenerated=sum(r.stats.regenerated for r in results),
             faithfulness_violations=violations,
             faithfulness_violation_rate=violations / total if total else None,
+            name_repairs=name_repairs(results),
             distinct_1=_mean([distinct_n(g, 1) if g else None for g in texts]),
             distinct_2=_mean([distinct_n(g, 2) if g else None for g in texts]),
             mean_pairwise_cosine=cosine,

@@ -15,6 +15,7 @@ from ranking.metrics import (
     distinct_n,
     faithfulness_violations,
     mean_pairwise_cosine,
+    name_repairs,
     ngrams,
     novelty,
     pass_rates,
@@ -167,3 +168,11 @@ def test_scorecard_on_ranked_subsets_and_without_embeddings() -> None:
     with pytest.raises(ValueError, match="template texts"):
         Scorecard.compute(results, template_texts=["a", "b"])
     assert Scorecard.compute([]).requests == 0
+
+
+def test_name_repairs_count_returned_variants_whose_name_was_respelled() -> None:
+    done = result(["Peak TrailRunner X", "Trail shoes", "TrailRunner X"], first=1, repaired=2, rejected=[])
+    done.variants[0].repairs.append("body: spelled 'Peak TrailRuner X' as 'Peak TrailRunner X'")
+    done.variants[2].repairs.append("body: cut from 90 to the 80-char limit at a word")
+    assert name_repairs([done]) == 1
+    assert Scorecard.compute([done]).name_repairs == 1
