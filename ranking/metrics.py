@@ -2,14 +2,18 @@
 
 Pure functions over results, texts and embeddings; :class:`Scorecard` gathers them for tests, benchmarks
 and the batch report. Embedding-based figures take an ``embed`` callable (e.g. ``Embedder.embed``)
-returning unit rows, so they can be computed with the real embedder or a fake one.
+returning unit rows, so they can be computed with the real embedder or a fake one. Personalization has a
+second judge that uses no embedding (:func:`lexical_personalization`: a profile's own interest words in
+its copy), so the ranker's embedding is never the only grader of its own choices.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 
+import snowballstemmer
 import torch
 from pydantic import BaseModel, Field
 from sentence_transformers import util
@@ -111,6 +115,8 @@ class ProfilePair(BaseModel):
     copy_a: list[str]
     profile_b: str
     copy_b: list[str]
+    words_a: list[str] = Field(default_factory=list, description="Profile a's interests and activity.")
+    words_b: list[str] = Field(default_factory=list, description="Profile b's interests and activity.")
 
     @classmethod
     def from_requests(
@@ -126,6 +132,8 @@ class ProfilePair(BaseModel):
             copy_a=[v.text for v in copy_a],
             profile_b=profile_text(request_b.profile),
             copy_b=[v.text for v in copy_b],
+            words_a=[*request_a.profile.interests, *request_a.profile.recent_activity],
+            words_b=[*request_b.profile.interests, *request_b.profile.recent_activity],
         )
 
 
@@ -152,6 +160,45 @@ def personalization(pairs: Sequence[ProfilePair], embed: EmbedFn) -> float | Non
     return wins / len(usable)
 
 
+# words too common to tell profiles apart (they say nothing about a person's interests)
+STOPWORDS = frozenset(
+    "a an and the of for to in on at by with from about into over after before my your our their his her "
+    "its is are was were be been being viewed bought browsed searched looked added cart new recently "
+    "some any all more most very just".split()
+)
+
+
+@cache
+def _stemmer() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("english")
+
+
+def stems(texts: Iterable[str]) -> set[str]:
+    """The Snowball stems of the content words of ``texts``."""
+    words = [w for text in texts for w in tokens(text) if w not in STOPWORDS and not w.isdigit()]
+    return set(_stemmer().stemWords(words))
+
+
+def _prefers_own(copy: Sequence[str], own: set[str], other: set[str]) -> bool:
+    used = stems(copy)
+    return len(used & own) > len(used & other)
+
+
+def lexical_personalization(pairs: Sequence[ProfilePair]) -> float | None:
+    """Share of pairs where each side's copy uses more of its own profile's words than of the other's
+    (words both profiles share do not count; both directions must hold; a tie is a miss). Pairs whose
+    profiles have no words of their own are skipped; None when none counts."""
+    wins = counted = 0
+    for pair in pairs:
+        words_a, words_b = stems(pair.words_a), stems(pair.words_b)
+        own_a, own_b = words_a - words_b, words_b - words_a
+        if not (pair.copy_a and pair.copy_b and own_a and own_b):
+            continue
+        counted += 1
+        wins += _prefers_own(pair.copy_a, own_a, own_b) and _prefers_own(pair.copy_b, own_b, own_a)
+    return wins / counted if counted else None
+
+
 def _mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
@@ -174,6 +221,9 @@ class Scorecard(BaseModel):
     distinct_2: float | None = Field(description="Mean over requests of distinct-2 among the top-k.")
     mean_pairwise_cosine: float | None = Field(description="Mean over requests of top-k pairwise cosine.")
     personalization: float | None = Field(description="Share of contrasting profile pairs told apart.")
+    lexical_personalization: float | None = Field(
+        default=None, description="The same, judged by each profile's own interest words (not embeddings)."
+    )
     novelty: float | None = Field(description="Mean novelty of the top-k against the template text.")
 
     @classmethod
@@ -233,5 +283,6 @@ class Scorecard(BaseModel):
             distinct_2=_mean([distinct_n(g, 2) if g else None for g in texts]),
             mean_pairwise_cosine=cosine,
             personalization=personalization(pairs, embed) if pairs and embed is not None else None,
+            lexical_personalization=lexical_personalization(pairs) if pairs else None,
             novelty=novel,
         )

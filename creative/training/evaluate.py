@@ -30,6 +30,8 @@ HIGHER_IS_BETTER = {
     "valid_first_try_rate": True,
     "faithfulness_violations": False,
     "personalization": True,
+    "lexical_personalization": True,
+    "name_repairs": False,
     "distinct_2": True,
     "novelty": True,
     "valid_after_repair_rate": True,
@@ -97,7 +99,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|" + "---|" * len(arms) + "---|",
     ]
     for metric, higher in HIGHER_IS_BETTER.items():
-        values = [report["arms"][arm]["scorecard"][metric] for arm in arms]
+        values = [report["arms"][arm]["scorecard"].get(metric) for arm in arms]
         shown = ["–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in values]
         verdict = report["verdicts"].get(metric, "")
         lines.append(f"| {metric} {'↑' if higher else '↓'} | " + " | ".join(shown) + f" | {verdict} |")
@@ -107,7 +109,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "valid_first_try_rate: share of all candidates valid as generated (no repair, first round); "
         "faithfulness_violations: candidates rejected for a number not in the product facts; "
-        "personalization: share of profile pairs on one product whose top copy is closer to its own profile; "
+        "personalization: share of profile pairs on one product whose top copy is closer to its own profile "
+        "(both directions), by the ranker's embedding; lexical_personalization: the same judged by each "
+        "profile's own interest and activity words in its copy (no embedding); name_repairs: returned "
+        "variants whose product or brand name was misspelled as generated and respelled; "
         "distinct_2 and novelty: diversity among the top-k and share of bigrams not copied from the prompt.",
     ]
     return "\n".join(lines) + "\n"

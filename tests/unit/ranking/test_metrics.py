@@ -14,6 +14,7 @@ from ranking.metrics import (
     Scorecard,
     distinct_n,
     faithfulness_violations,
+    lexical_personalization,
     mean_pairwise_cosine,
     name_repairs,
     ngrams,
@@ -176,3 +177,25 @@ def test_name_repairs_count_returned_variants_whose_name_was_respelled() -> None
     done.variants[2].repairs.append("body: cut from 90 to the 80-char limit at a word")
     assert name_repairs([done]) == 1
     assert Scorecard.compute([done]).name_repairs == 1
+
+
+def test_the_lexical_judge_needs_each_copy_to_use_its_own_profiles_words() -> None:
+    def pair(copy_a: str, copy_b: str) -> ProfilePair:
+        return ProfilePair(
+            profile_a="a",
+            copy_a=[copy_a],
+            profile_b="b",
+            copy_b=[copy_b],
+            words_a=["hiking", "viewed trail maps"],
+            words_b=["video games", "viewed consoles"],
+        )
+
+    told_apart = pair("Made for hikes on any trail", "Built for gaming marathons")  # stems: hike, trail, game
+    swapped = pair("Built for gaming marathons", "Made for hikes on any trail")
+    one_sided = pair("Made for hikes", "Made for everyone")  # b's copy uses neither: a tie is a miss
+    shared_only = pair("Viewed by many", "Viewed by all")  # "viewed" is in both profiles: not a signal
+    assert lexical_personalization([told_apart]) == 1.0
+    assert lexical_personalization([swapped]) == 0.0
+    assert lexical_personalization([told_apart, one_sided, shared_only, swapped]) == 0.25
+    no_words = ProfilePair(profile_a="a", copy_a=["x"], profile_b="b", copy_b=["y"])
+    assert lexical_personalization([no_words]) is None
