@@ -76,7 +76,7 @@ def _other_figures(ope: dict[str, Any], bai: dict[str, Any]) -> list[Figure]:
 def _bai_figures(bai: dict[str, Any]) -> list[Figure]:
     """The BAI goal rows (the scenario's seeds, against the goal's baseline: ``goal_baseline``) and beside
     them the share of the other baseline, the δ-correct lower bound and the figures over more seeds."""
-    names = {"oracle": "fixed-horizon A/B sample", "classical": "classical A/B design sample"}
+    names = {"oracle": "oracle equal split (true rates)", "classical": "fixed-horizon A/B design sample"}
     other = "classical" if bai["goal_baseline"] == "oracle" else "oracle"
     goal_name, other_name = names[bai["goal_baseline"]], names[other]
     figures = [

@@ -5,13 +5,14 @@ simulated clock (1,000 impressions per hour). Compares the regret with a uniform
 (the simulator's scenario A-hourly, in-process, is the reference), checks a restarted store rebuilds the
 same policy, and times a policy update at the final size. Writes ``bench/results/learning_loop.json``.
 
-    python bench/bench_learning_loop.py                 # 10,000 impressions × 3 seeds on SQLite
+    python bench/bench_learning_loop.py                 # 10,000 impressions × 3 seeds on SQLite (--seeds 10)
     python bench/bench_learning_loop.py --postgresql    # ... on the embedded PostgreSQL
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -54,9 +55,11 @@ class SimClock:
 
 @contextmanager
 def simulated(clock: SimClock) -> Iterator[None]:
-    """Patch the clock of the store, the events and the learner."""
-    targets = ("experiments.store.utcnow", "experiments.events.utcnow", "experiments.learning.utcnow")
-    with mock.patch(targets[0], clock), mock.patch(targets[1], clock), mock.patch(targets[2], clock):
+    """Patch the clock of every experiments module that reads it."""
+    modules = ("store", "events", "learning", "versions")
+    with contextlib.ExitStack() as stack:
+        for module in modules:
+            stack.enter_context(mock.patch(f"experiments.{module}.utcnow", clock))
         yield
 
 
@@ -86,7 +89,7 @@ def run_loop(url: str, impressions: int, seed: int) -> dict[str, Any]:
     store = ExperimentStore.from_url(url)
     regret, served_seconds, update_seconds, pending = 0.0, 0.0, [], []
     with simulated(clock):
-        experiment_id = _experiment(store)
+        experiment_id = _experiment(store)  # its id and salt are random: runs differ, seeds average out
         for i in range(impressions):
             started = time.perf_counter()
             assignment = store.assign(experiment_id, f"{seed}-{i}", "google_search", "all")

@@ -181,8 +181,8 @@ def simulate(scenario: Scenario) -> dict[str, Any]:
     }
 
 
-def write_outputs(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """``<name>.json`` and a ``<name>.png`` plot of the regret curves."""
+def write_outputs(result: dict[str, Any], out_dir: Path, x_label: str = "impressions") -> tuple[Path, Path]:
+    """``<name>.json`` and a ``<name>.png`` plot of the regret curves (over ``x_label``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,7 +195,7 @@ def write_outputs(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     figure, axes = plt.subplots(figsize=(7, 4))
     for policy, data in result["policies"].items():
         axes.plot(result["points"], data["curve"], label=f"{policy} ({data['mean_regret']:.1f})")
-    axes.set_xlabel("impressions")
+    axes.set_xlabel(x_label)
     axes.set_ylabel("cumulative regret (expected clicks lost)")
     axes.set_title(f"Scenario {name}: mean over {result['scenario']['seeds']} seeds")
     axes.legend()

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from experiments import offpolicy
+from experiments import offpolicy, simulate
 from experiments.policies import Array
 from experiments.variant_choice import VariantPolicy, feature_matrix
 
@@ -304,28 +304,8 @@ def simulate_variants(scenario: VariantScenario) -> dict[str, Any]:
 
 
 def write_outputs(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """``<name>.json`` and a ``<name>.png`` plot of the regret curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    name = result["scenario"]["name"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{name}.json"
-    json_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    figure, axes = plt.subplots(figsize=(7, 4))
-    for policy, data in result["policies"].items():
-        axes.plot(result["points"], data["curve"], label=f"{policy} ({data['mean_regret']:.1f})")
-    axes.set_xlabel("requests")
-    axes.set_ylabel("cumulative regret (expected clicks lost)")
-    axes.set_title(f"Scenario {name}: mean over {result['scenario']['seeds']} seeds")
-    axes.legend()
-    figure.tight_layout()
-    png_path = out_dir / f"{name}.png"
-    figure.savefig(png_path, dpi=110)
-    plt.close(figure)
-    return json_path, png_path
+    """``<name>.json`` and a ``<name>.png`` plot of the regret curves (over requests)."""
+    return simulate.write_outputs(result, out_dir, x_label="requests")
 
 
 def main(argv: list[str] | None = None) -> int:
