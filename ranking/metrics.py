@@ -108,6 +108,12 @@ def name_repairs(results: Sequence[CreativeResult]) -> int:
     )
 
 
+def product_words(request: CreativeRequest) -> list[str]:
+    """The product's facts as text: words any copy of it may use, whoever it is written for."""
+    product = request.product
+    return [product.name, product.brand or "", product.description, product.category or "", *product.features]
+
+
 class ProfilePair(BaseModel):
     """Two contrasting profiles on the same product, each with the copy written (or ranked) for it."""
 
@@ -117,6 +123,7 @@ class ProfilePair(BaseModel):
     copy_b: list[str]
     words_a: list[str] = Field(default_factory=list, description="Profile a's interests and activity.")
     words_b: list[str] = Field(default_factory=list, description="Profile b's interests and activity.")
+    product_words: list[str] = Field(default_factory=list, description="The product's facts (not personal).")
 
     @classmethod
     def from_requests(
@@ -134,6 +141,7 @@ class ProfilePair(BaseModel):
             copy_b=[v.text for v in copy_b],
             words_a=[*request_a.profile.interests, *request_a.profile.recent_activity],
             words_b=[*request_b.profile.interests, *request_b.profile.recent_activity],
+            product_words=product_words(request_a),
         )
 
 
@@ -179,18 +187,31 @@ def stems(texts: Iterable[str]) -> set[str]:
     return set(_stemmer().stemWords(words))
 
 
+MIN_SHARED_STEM = 4  # stems this long that start the same count as one word ("teach" ~ "teacher")
+
+
+def _same_word(a: str, b: str) -> bool:
+    return a == b or (min(len(a), len(b)) >= MIN_SHARED_STEM and (a.startswith(b) or b.startswith(a)))
+
+
+def _hits(used: set[str], words: set[str]) -> int:
+    return sum(any(_same_word(u, w) for u in used) for w in words)
+
+
 def _prefers_own(copy: Sequence[str], own: set[str], other: set[str]) -> bool:
     used = stems(copy)
-    return len(used & own) > len(used & other)
+    return _hits(used, own) > _hits(used, other)
 
 
 def lexical_personalization(pairs: Sequence[ProfilePair]) -> float | None:
     """Share of pairs where each side's copy uses more of its own profile's words than of the other's
-    (words both profiles share do not count; both directions must hold; a tie is a miss). Pairs whose
-    profiles have no words of their own are skipped; None when none counts."""
+    (stems, or stems that start alike: "teaching" ~ "teachers"). Words both profiles share, and the
+    product's own words (every copy may say them), do not count; both directions must hold; a tie is a
+    miss. Pairs whose profiles have no words of their own are skipped; None when none counts."""
     wins = counted = 0
     for pair in pairs:
-        words_a, words_b = stems(pair.words_a), stems(pair.words_b)
+        product = stems(pair.product_words)
+        words_a, words_b = stems(pair.words_a) - product, stems(pair.words_b) - product
         own_a, own_b = words_a - words_b, words_b - words_a
         if not (pair.copy_a and pair.copy_b and own_a and own_b):
             continue

@@ -199,3 +199,24 @@ def test_the_lexical_judge_needs_each_copy_to_use_its_own_profiles_words() -> No
     assert lexical_personalization([told_apart, one_sided, shared_only, swapped]) == 0.25
     no_words = ProfilePair(profile_a="a", copy_a=["x"], profile_b="b", copy_b=["y"])
     assert lexical_personalization([no_words]) is None
+
+
+def test_the_lexical_judge_ignores_the_products_words_and_matches_word_forms() -> None:
+    def pair(product_words: list[str]) -> ProfilePair:
+        return ProfilePair(
+            profile_a="a",
+            copy_a=["Work shoes for teachers on their feet all day"],  # "teachers" ~ "teaching"
+            profile_b="b",
+            copy_b=["Work shoes for long shifts"],
+            words_a=["teaching", "classroom projects"],
+            words_b=["nursing", "searched for work shoes"],
+            product_words=product_words,
+        )
+
+    # without the product's words, "work shoes" in a's copy counts for b (b searched for them): a miss
+    assert lexical_personalization([pair([])]) == 0.0
+    # with them, a's copy is a's ("teachers"), but b's names none of b's own words: still a miss
+    assert lexical_personalization([pair(["Cloudstep Shift", "work shoes"])]) == 0.0
+    teacher_only = pair(["work shoes"])
+    teacher_only.copy_b = ["Work shoes for nurses on long shifts"]  # "nurses" ~ "nursing"
+    assert lexical_personalization([teacher_only]) == 1.0
