@@ -5,6 +5,7 @@
     python -m creative.training train --data data/ad_copy/train.jsonl \\
         --validation data/ad_copy/validation.jsonl --out var/adapters/mine
     python -m creative.training evaluate --test data/ad_copy/test.jsonl --adapter default
+    python -m creative.training audit data/ad_copy/train.jsonl data/ad_copy/test.jsonl
 """
 
 from __future__ import annotations
@@ -74,6 +75,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from creative.training.audit import audit
+
+    files = {}
+    for path in args.files:
+        report = validate_files([path])
+        if not report.ok:
+            print(report.render(), file=sys.stderr)
+            return 1
+        files[path] = report.rows
+    print(json.dumps(audit(files), indent=2))
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from creative.training.evaluate import run_evaluation
 
@@ -124,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(run=_train)
+
+    au = sub.add_parser("audit", help="how personalized the targets are (the lexical judge, per file)")
+    au.add_argument("files", type=Path, nargs="+")
+    au.set_defaults(run=_audit)
 
     ev = sub.add_parser("evaluate", help="base model vs adapter on the unseen test products")
     ev.add_argument("--test", type=Path, default=Path("data/ad_copy/test.jsonl"))

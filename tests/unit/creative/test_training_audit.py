@@ -1,0 +1,40 @@
+"""The data audit: contrasting rows on one product, scored by the lexical judge on their targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from creative.training.__main__ import main
+from creative.training.audit import target_pairs
+from creative.training.data import TrainingRow
+from ranking.metrics import lexical_personalization
+from tests.unit.creative.training_support import row
+
+
+def _row(profile_id: str, interest: str, title: str) -> TrainingRow:
+    target = {"title": title, "body": "The Peak TrailRunner X weighs 380 g. $89."}
+    return TrainingRow.model_validate(row(profile={"id": profile_id, "interests": [interest]}, target=target))
+
+
+RUNNER = _row("p1", "marathons", "Built for marathon training")
+BAKER = _row("p2", "baking", "Warm, dry feet after baking")
+
+
+def test_targets_that_name_their_profiles_interests_are_told_apart() -> None:
+    (pair,) = target_pairs([RUNNER, BAKER])
+    assert (pair.profile_a, pair.profile_b) == ("p1", "p2") and "Waterproof trail shoe" in pair.product_words
+    assert lexical_personalization([pair]) == 1.0
+    same_copy = _row("p3", "baking", "Built for marathon training")  # the baker got the runner's copy
+    assert lexical_personalization(target_pairs([RUNNER, same_copy])) == 0.0
+    assert target_pairs([RUNNER, _row("p1", "marathons", "Another title")]) == []  # one profile: no contrast
+
+
+def test_the_audit_command_reports_each_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in (RUNNER, BAKER)))
+    assert main(["audit", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report[str(path)] == {"rows": 2, "pairs": 1, "lexical_personalization": 1.0}
