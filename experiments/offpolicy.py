@@ -91,7 +91,8 @@ def snips(logs: Logs, target: TargetPolicy) -> OffPolicyEstimate:
     """Self-normalized IPS, with its delta-method standard error."""
     w = _weights(logs, logs.target_matrix(target))
     n = len(w)
-    value = float((w * logs.rewards).sum() / w.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):  # no decision the target would serve: NaN
+        value = float((w * logs.rewards).sum() / w.sum())
     residual = w * (logs.rewards - value) / w.mean()
     return _estimate("snips", value, _std_error(logs, residual - residual.mean()), n)
 

@@ -28,6 +28,7 @@ from experiments.db import DecisionRow, EventRow
 from experiments.learning import ServingPolicy
 from experiments.models import ExperimentPublic
 from experiments.policies import Context
+from experiments.stats import finite_or_none
 
 MAX_DECISIONS = 2_000_000
 
@@ -71,10 +72,10 @@ class OffPolicyValue(BaseModel):
     """One estimator's value of the target: the reward per shown decision, with its 95% interval."""
 
     estimator: Literal["ips", "snips", "dr"]
-    value: float
-    std_error: float
-    low: float
-    high: float
+    value: float | None
+    std_error: float | None = Field(description="Null while it cannot be estimated (e.g. a single unit).")
+    low: float | None
+    high: float | None
 
 
 class OffPolicyReport(BaseModel):
@@ -195,10 +196,10 @@ def replay(
     estimates = [
         OffPolicyValue(
             estimator=e.estimator,
-            value=e.value,
-            std_error=e.std_error,
-            low=e.low,
-            high=e.high,
+            value=finite_or_none(e.value),
+            std_error=finite_or_none(e.std_error),
+            low=finite_or_none(e.low),
+            high=finite_or_none(e.high),
         )
         for e in offpolicy.estimate_all(logs, pi)
     ]

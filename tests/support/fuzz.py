@@ -132,6 +132,8 @@ GENERATING = ("POST /v1/creatives", "POST /v1/templates/{name}/preview")
 SEMANTIC_REFUSALS = {
     GENERATING: ("400", "422"),
     ("POST /v1/experiments",): ("400",),
+    # an arm whose template or adapter the service lacks; a target naming an arm the experiment lacks
+    ("POST /v1/experiments/{experiment_id}/arms", "POST /v1/experiments/{experiment_id}/offpolicy"): ("400",),
     ("POST /v1/adapters",): ("400",),
     ("POST /v1/templates/{name}/versions",): ("422",),
 }

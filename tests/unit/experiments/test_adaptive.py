@@ -344,3 +344,12 @@ def test_an_added_arm_is_compared_with_the_control_over_its_own_periods(store: E
     lift = added.lift["ctr"]
     assert lift.value is not None and abs(lift.value) < 0.3 and lift.verdict == "inconclusive"  # ≈ 0 ± 0.1
     assert lift.note is not None and PAIRED_NOTE in lift.note
+
+
+def test_offpolicy_over_a_single_unit_has_no_standard_error_rather_than_nan(store: ExperimentStore) -> None:
+    experiment = store.create(three_arms({"name": "thompson", "reward_wait_seconds": 0}), pinned(ARMS), "t")
+    for _ in range(4):  # one unit, four decisions: one cluster, so no standard error can be estimated
+        show(store, serve(store, experiment.id, "only-user"), clicked=True)
+    report = store.offpolicy(experiment.id, AlwaysTarget(kind="always", arm="a"))
+    assert report.decisions == 4 and all(e.std_error is None for e in report.estimates)
+    assert report.model_dump_json()  # serializable: no NaN reaches the response
