@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -246,7 +247,7 @@ class VllmEngine:
         self, prompt_token_ids: list[int], spec: SamplingSpec, request_id: str
     ) -> EngineOutput:
         """Run one request to completion; cancellation propagates into vLLM, which aborts it."""
-        from vllm import SamplingParams
+        from vllm import SamplingParams, TokensPrompt
         from vllm.lora.request import LoRARequest
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
@@ -267,10 +268,14 @@ class VllmEngine:
         )
         adapter = spec.adapter
         lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path)) if adapter is not None else None
+        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        if spec.seed is not None:
+            # A seeded request never reuses another request's cached prompt blocks: with bf16 on AMX the
+            # numbers a prefill computes depend on how many tokens it covers, so a cache hit (a shorter
+            # prefill) could change the copy the same seed writes. Unseeded traffic keeps the cache.
+            prompt["cache_salt"] = f"seeded-{uuid.uuid4().hex}"
         final = None
-        async for output in engine.generate(
-            {"prompt_token_ids": prompt_token_ids}, params, request_id=request_id, lora_request=lora
-        ):
+        async for output in engine.generate(prompt, params, request_id=request_id, lora_request=lora):
             final = output
         if final is None:  # pragma: no cover - vLLM always yields the final output
             raise RuntimeError(f"vLLM returned no output for {request_id}")
