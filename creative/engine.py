@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import ServiceError
-from core.hardware import omp_cpu_binding, resolve_dtype
+from core.hardware import bf16_depends_on_batch_shape, omp_cpu_binding, resolve_dtype
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
 from creative.settings import Settings
@@ -170,6 +170,7 @@ class VllmEngine:
         started_in: float,
         dtype: str,
         lora_probe: bool = False,
+        isolate_seeded: bool = False,
     ):
         self._engine: AsyncLLM | None = engine
         self._tokenizer = tokenizer
@@ -177,6 +178,8 @@ class VllmEngine:
         self.started_in = started_in
         self.dtype = dtype
         self._lora_probe = lora_probe  # ask the worker which LoRA kernels it runs (CPU + LoRA)
+        # seeded requests skip the prefix cache where a cache hit could change their numbers (AMX bf16)
+        self._isolate_seeded = isolate_seeded
         self._verified = False
 
     @classmethod
@@ -214,6 +217,7 @@ class VllmEngine:
             elapsed,
             args["dtype"],
             lora_probe="worker_extension_cls" in args,
+            isolate_seeded=bf16_depends_on_batch_shape(args["dtype"], _device()),
         )
 
     async def verify(self) -> None:
@@ -269,7 +273,7 @@ class VllmEngine:
         adapter = spec.adapter
         lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path)) if adapter is not None else None
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
-        if spec.seed is not None:
+        if spec.seed is not None and self._isolate_seeded:
             # A seeded request never reuses another request's cached prompt blocks: with bf16 on AMX the
             # numbers a prefill computes depend on how many tokens it covers, so a cache hit (a shorter
             # prefill) could change the copy the same seed writes. Unseeded traffic keeps the cache.
@@ -305,11 +309,17 @@ class VllmEngine:
             engine.shutdown = _already_shut_down  # type: ignore[method-assign]
 
 
+def _device() -> str:
+    from vllm.platforms import current_platform
+
+    return "cuda" if current_platform.is_cuda_alike() else "cpu"
+
+
 def engine_args(settings: Settings) -> dict[str, Any]:
     """vLLM engine arguments for ``settings``, with a concrete dtype for this machine."""
     from vllm.platforms import current_platform
 
-    device = "cuda" if current_platform.is_cuda_alike() else "cpu"
+    device = _device()
     args: dict[str, Any] = {
         "model": str(settings.resolved_model_path),
         "dtype": resolve_dtype(settings.dtype, device),
