@@ -14,6 +14,7 @@ limits afterwards (a repaired name may be longer).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import regex
@@ -26,6 +27,7 @@ MIN_CHARS = 5
 EDGE_SIMILARITY = 0.5
 _WORD = regex.compile(r"\S+")
 _EDGE_PUNCTUATION = "\"'“”‘’«»()[]{}.,;:!?"
+_POSSESSIVE = regex.compile(r"['’]s$", regex.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,16 @@ def _words(text: str) -> list[_Word]:
     for match in _WORD.finditer(text):
         token = match.group()
         left = len(token) - len(token.lstrip(_EDGE_PUNCTUATION))
-        core = token.strip(_EDGE_PUNCTUATION)
+        core = _POSSESSIVE.sub("", token.strip(_EDGE_PUNCTUATION))  # "Fernwick's" is the name, possessive
         if core:
             found.append(_Word(core, match.start() + left, match.start() + left + len(core)))
     return found
+
+
+def _one_phrase(text: str, words: list[_Word]) -> bool:
+    """Only spaces between the words: a window across a comma or colon ("Nodrest, the pillow") is two
+    phrases, never a misspelled name."""
+    return all(not text[a.end : b.start].strip() for a, b in itertools.pairwise(words))
 
 
 def _distinctive(word: str) -> bool:
@@ -107,7 +115,9 @@ class NameGuard:
                     joined = " ".join(window)
                     if joined in (name.lower(), name.lower() + "s", name.lower() + "es"):
                         continue  # the name, or its plural
-                    if not _edges_overlap(window, target):
+                    if not _edges_overlap(window, target) or not _one_phrase(
+                        text, words[start : start + size]
+                    ):
                         continue
                     if Levenshtein.normalized_similarity(joined, name.lower()) >= MIN_SIMILARITY:
                         original = text[words[start].start : words[start + size - 1].end]

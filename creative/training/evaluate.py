@@ -120,7 +120,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def run_evaluation(args: argparse.Namespace) -> int:
     """``python -m creative.training evaluate``."""
-    from ranking.metrics import ProfilePair, Scorecard  # only the evaluation needs the ranker
+    from ranking.metrics import NAME_REPAIR_MARKER, ProfilePair, Scorecard  # only the evaluation needs it
     from ranking.rank import Ranker
 
     report_rows = validate_files([args.test])
@@ -155,7 +155,14 @@ def run_evaluation(args: argparse.Namespace) -> int:
         card = Scorecard.compute(
             results, ranked, embed=ranker.embedder.embed, template_texts=texts, pairs=scored_pairs
         )
-        arms[arm] = {"scorecard": card.model_dump(), "seconds": seconds}
+        respelled = [
+            repair
+            for result in results
+            for variant in result.variants
+            for repair in variant.repairs
+            if NAME_REPAIR_MARKER in repair
+        ]
+        arms[arm] = {"scorecard": card.model_dump(), "seconds": seconds, "name_repairs": respelled}
         print(json.dumps({arm: arms[arm]}), file=sys.stderr)
 
     base, tuned = arms["base"]["scorecard"], arms[adapter.name]["scorecard"]

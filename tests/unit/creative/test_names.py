@@ -32,6 +32,16 @@ SHOE = Product(name="TrailRunner X", brand="Peak")
         (SHOE, "Peak TrailRuner X for the trail", "Peak TrailRunner X for the trail"),
         (SHOE, "Trail Runner X is here", "TrailRunner X is here"),
         (SHOE, '"TrailRuner" sale', '"TrailRunner" sale'),
+        (
+            Product(name="Cloudstep Shift"),
+            "Clothstep Shift for long shifts",
+            "Cloudstep Shift for long shifts",
+        ),
+        (
+            Product(name="Turnwell Compost Tumbler"),
+            "Turnwell Compost Tumbel: done",
+            "Turnwell Compost Tumbler: done",
+        ),
     ],
 )
 def test_near_misses_are_spelled_exactly(product: Product, text: str, fixed: str) -> None:
@@ -51,6 +61,10 @@ def test_near_misses_are_spelled_exactly(product: Product, text: str, fixed: str
         (JACKET, "The light down jacket"),
         (SHOE, "Peek at the TrailRunner X"),  # the brand is short: exact or nothing
         (SHOE, "trail running shoes"),
+        (HEADPHONES, "Nimbus's best headphones yet"),  # a possessive is the name
+        (JACKET, "Light Down Jacket's hood packs away"),
+        (Product(name="Workhand Balm"), "Workhand: a balm for cracked hands"),  # two phrases, not a typo
+        (Product(name="Nodrest Travel Pillow"), "Nodrest, the pillow that folds"),
     ],
 )
 def test_correct_copy_and_ordinary_words_are_left_alone(product: Product, text: str) -> None:
