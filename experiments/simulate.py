@@ -68,15 +68,20 @@ class Scenario(BaseModel):
         return self
 
 
-def load_scenario(name_or_path: str) -> Scenario:
-    """A committed scenario by name (``A``) or a YAML file by path."""
+def read_scenario(name_or_path: str, folder: Path = SCENARIOS_DIR, kind: str = "scenario") -> Any:
+    """The YAML of a committed scenario by name (in ``folder``) or of a file by path."""
     path = Path(name_or_path)
     if not path.is_file():
-        path = SCENARIOS_DIR / f"{name_or_path}.yaml"
+        path = folder / f"{name_or_path}.yaml"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"no scenario {name_or_path!r}; committed: {known}")
-    return Scenario.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise FileNotFoundError(f"no {kind} {name_or_path!r}; committed: {known}")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A committed scenario by name (``A``) or a YAML file by path."""
+    return Scenario.model_validate(read_scenario(name_or_path))
 
 
 class OffPolicyTarget(BaseModel):

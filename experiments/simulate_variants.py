@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from experiments import offpolicy, simulate
@@ -108,13 +107,9 @@ class VariantScenario(Strict):
 
 def load_variant_scenario(name_or_path: str) -> VariantScenario:
     """A committed scenario by name (``V``) or a YAML file by path."""
-    path = Path(name_or_path)
-    if not path.is_file():
-        path = SCENARIOS_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"no variant scenario {name_or_path!r}; committed: {known}")
-    return VariantScenario.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return VariantScenario.model_validate(
+        simulate.read_scenario(name_or_path, SCENARIOS_DIR, "variant scenario")
+    )
 
 
 @dataclass(frozen=True)
