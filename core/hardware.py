@@ -24,15 +24,6 @@ def cpu_has_native_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def bf16_depends_on_batch_shape(dtype: str, device: str) -> bool:
-    """True where bf16 matmuls run on AMX tiles: their rounding depends on how many tokens one pass
-    covers, so the same prompt prefilled whole or after a prefix-cache hit can differ in the last bits
-    (measured: the same seed wrote different copy; AVX-512 BF16 and float32 did not)."""
-    import torch
-
-    return device == "cpu" and dtype == "bfloat16" and bool(torch.cpu._is_amx_tile_supported())
-
-
 def resolve_dtype(choice: str, device: str) -> str:
     """A concrete dtype for ``choice``: ``auto`` → bfloat16 on CUDA or a native-bf16 CPU, else float32."""
     if choice != "auto":

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import ServiceError
-from core.hardware import bf16_depends_on_batch_shape, omp_cpu_binding, resolve_dtype
+from core.hardware import omp_cpu_binding, resolve_dtype
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
 from creative.settings import Settings
@@ -170,7 +170,6 @@ class VllmEngine:
         started_in: float,
         dtype: str,
         lora_probe: bool = False,
-        isolate_seeded: bool = False,
     ):
         self._engine: AsyncLLM | None = engine
         self._tokenizer = tokenizer
@@ -178,8 +177,6 @@ class VllmEngine:
         self.started_in = started_in
         self.dtype = dtype
         self._lora_probe = lora_probe  # ask the worker which LoRA kernels it runs (CPU + LoRA)
-        # seeded requests skip the prefix cache where a cache hit could change their numbers (AMX bf16)
-        self._isolate_seeded = isolate_seeded
         self._verified = False
 
     @classmethod
@@ -217,7 +214,6 @@ class VllmEngine:
             elapsed,
             args["dtype"],
             lora_probe="worker_extension_cls" in args,
-            isolate_seeded=bf16_depends_on_batch_shape(args["dtype"], _device()),
         )
 
     async def verify(self) -> None:
@@ -273,10 +269,11 @@ class VllmEngine:
         adapter = spec.adapter
         lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path)) if adapter is not None else None
         prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
-        if spec.seed is not None and self._isolate_seeded:
-            # A seeded request never reuses another request's cached prompt blocks: with bf16 on AMX the
-            # numbers a prefill computes depend on how many tokens it covers, so a cache hit (a shorter
-            # prefill) could change the copy the same seed writes. Unseeded traffic keeps the cache.
+        if spec.seed is not None:
+            # A seeded request never reuses another request's cached prompt blocks: the numbers a prefill
+            # computes depend on how many tokens one pass covers (matmul blocking: seen with bf16 on AMX
+            # and on a CI machine of unknown kind), so a cache hit (a shorter prefill) could change the
+            # copy the same seed writes. Unseeded traffic keeps the cache.
             prompt["cache_salt"] = f"seeded-{uuid.uuid4().hex}"
         final = None
         async for output in engine.generate(prompt, params, request_id=request_id, lora_request=lora):

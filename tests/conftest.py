@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.machine import cpu_summary
 from tests.support.postgres import fresh_database, postgres_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,6 +25,12 @@ os.environ.setdefault("ADCREATIVE_ALLOWED_HOSTS", '["localhost", "127.0.0.1", "[
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="adcreative-tests-"))
 os.environ.setdefault("ADCREATIVE_TEMPLATES_DB_URL", f"sqlite:///{_TEST_HOME / 'templates.db'}")
 os.environ.setdefault("ADCREATIVE_ADAPTERS_DIR", str(_TEST_HOME / "adapters"))
+
+
+def pytest_report_header() -> str:
+    """Name the CPU: copy, timings and rounding differ between CI machines."""
+    return f"cpu: {cpu_summary()}"
+
 
 SAMPLE_REQUEST: dict[str, Any] = {
     "profile": {

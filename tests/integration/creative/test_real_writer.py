@@ -14,6 +14,7 @@ from creative.checks import ForbiddenWords, ProductFacts
 from creative.engine import VllmEngine
 from creative.settings import Settings
 from creative.writer import CreativeWriter
+from tests.support.machine import cpu_summary
 
 pytestmark = pytest.mark.integration
 
@@ -69,8 +70,9 @@ async def test_same_seed_same_copy(writer: CreativeWriter, sample_request: dict[
     first = await writer.write(request)
     second = await writer.write(request)
     assert first.variants, "nothing to compare: every candidate was rejected"
-    assert [v.fields for v in first.variants] == [v.fields for v in second.variants]
-    assert [r.raw for r in first.rejected] == [r.raw for r in second.rejected]
+    machine = f"on {cpu_summary()}"
+    assert [v.fields for v in first.variants] == [v.fields for v in second.variants], machine
+    assert [r.raw for r in first.rejected] == [r.raw for r in second.rejected], machine
 
 
 async def test_concurrent_requests_are_all_served(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.hardware import bf16_depends_on_batch_shape, omp_cpu_binding, resolve_dtype
+from core.hardware import omp_cpu_binding, resolve_dtype
 
 
 def test_binding_lists_every_usable_cpu_as_ranges() -> None:
@@ -21,14 +21,3 @@ def test_auto_dtype_is_concrete_and_explicit_dtypes_pass_through() -> None:
     assert resolve_dtype("float32", "cuda") == "float32"
     with pytest.raises(ValueError):
         resolve_dtype("int3", "cpu")
-
-
-def test_only_bf16_on_amx_makes_seeded_requests_skip_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert bf16_depends_on_batch_shape("bfloat16", "cpu")
-    assert not bf16_depends_on_batch_shape("float32", "cpu")
-    assert not bf16_depends_on_batch_shape("bfloat16", "cuda")
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)  # AVX-512 BF16: shape-free
-    assert not bf16_depends_on_batch_shape("bfloat16", "cpu")
