@@ -3,7 +3,8 @@
 One round: render the placement's template, decode ``n`` candidates with a JSON schema built from the
 placement, then for each candidate parse → repair → validate → check. Candidates that still fail are
 recorded with their reasons and, while rounds remain (``max_regenerations``), regenerated with fresh
-seeds derived from the request seed, so the same request always yields the same variants.
+seeds derived from the request seed, so the same request yields the same variants (exactly in float32;
+in bf16 the engine's batch shape can change the last bits: README, "Seeds and batch shape").
 """
 
 from __future__ import annotations

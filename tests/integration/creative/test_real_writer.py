@@ -14,7 +14,6 @@ from creative.checks import ForbiddenWords, ProductFacts
 from creative.engine import VllmEngine
 from creative.settings import Settings
 from creative.writer import CreativeWriter
-from tests.support.machine import cpu_summary
 
 pytestmark = pytest.mark.integration
 
@@ -62,17 +61,6 @@ async def test_every_placement_gets_valid_faithful_copy(
         if "output is not complete JSON" not in candidate.reasons:
             json.loads(candidate.raw)  # the grammar only ever yields JSON unless the token limit cut it
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
-
-
-async def test_same_seed_same_copy(writer: CreativeWriter, sample_request: dict[str, Any]) -> None:
-    sample_request.update(n=3, seed=123)
-    request = CreativeRequest.model_validate(sample_request)
-    first = await writer.write(request)
-    second = await writer.write(request)
-    assert first.variants, "nothing to compare: every candidate was rejected"
-    machine = f"on {cpu_summary()}"
-    assert [v.fields for v in first.variants] == [v.fields for v in second.variants], machine
-    assert [r.raw for r in first.rejected] == [r.raw for r in second.rejected], machine
 
 
 async def test_concurrent_requests_are_all_served(
