@@ -198,9 +198,13 @@ def _hits(used: set[str], words: set[str]) -> int:
     return sum(any(_same_word(u, w) for u in used) for w in words)
 
 
-def _prefers_own(copy: Sequence[str], own: set[str], other: set[str]) -> bool:
-    used = stems(copy)
+def uses_more_own_words(used: set[str], own: set[str], other: set[str]) -> bool:
+    """True when the stems ``used`` match more of ``own`` than of ``other`` (the lexical judge's rule)."""
     return _hits(used, own) > _hits(used, other)
+
+
+def _prefers_own(copy: Sequence[str], own: set[str], other: set[str]) -> bool:
+    return uses_more_own_words(stems(copy), own, other)
 
 
 def lexical_personalization(pairs: Sequence[ProfilePair]) -> float | None:

@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from creative.training.audit import audit
+    from creative.training.audit import audit, row_gaps
 
     files = {}
     for path in args.files:
@@ -85,6 +85,11 @@ def _audit(args: argparse.Namespace) -> int:
             print(report.render(), file=sys.stderr)
             return 1
         files[path] = report.rows
+    if args.rows:
+        for path, rows in files.items():
+            for gap in row_gaps(rows):
+                print(json.dumps({"file": str(path), **gap}))
+        return 0
     print(json.dumps(audit(files), indent=2))
     return 0
 
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     au = sub.add_parser("audit", help="how personalized the targets are (the lexical judge, per file)")
     au.add_argument("files", type=Path, nargs="+")
+    au.add_argument("--rows", action="store_true", help="one JSON line per row the lexical judge would fail")
     au.set_defaults(run=_audit)
 
     ev = sub.add_parser("evaluate", help="base model vs adapter on the unseen test products")

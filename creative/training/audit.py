@@ -3,6 +3,7 @@ one product speak to each profile's own interests? Scored with the lexical judge
 evaluation reports), so the data's own ceiling is known before a model is trained on it.
 
     python -m creative.training audit data/ad_copy/train.jsonl data/ad_copy/validation.jsonl
+    python -m creative.training audit --rows data/ad_copy/raw-a.jsonl   # each row to rewrite, and why
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from creative.training.data import TrainingRow
-from ranking.metrics import ProfilePair, lexical_personalization, product_words
+from ranking.metrics import ProfilePair, lexical_personalization, product_words, stems, uses_more_own_words
 
 
 def target_pairs(rows: list[TrainingRow]) -> list[ProfilePair]:
@@ -40,6 +41,47 @@ def target_pairs(rows: list[TrainingRow]) -> list[ProfilePair]:
                     )
                 )
     return pairs
+
+
+def _words(row: TrainingRow) -> list[str]:
+    return [*row.profile.interests, *row.profile.recent_activity]
+
+
+def row_gaps(rows: list[TrainingRow]) -> list[dict[str, Any]]:
+    """Rows whose target does not use more of its own profile's words than of some other profile's on
+    the same product and placement (the pairs the lexical judge would count as a miss), with the words
+    the target could use: its own interest and activity stems that no rival profile and no product fact
+    has. ``line`` is 1-based, in the order of ``rows``."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        groups[(row.product.name, row.placement)].append(index)
+    gaps = []
+    for index, row in enumerate(rows):
+        product = stems(product_words(row.request(n=1, k=1, seed=0)))
+        own_all = stems(_words(row)) - product
+        used = stems(row.target.values())
+        losing, distinctive = [], set(own_all)
+        for other_index in groups[(row.product.name, row.placement)]:
+            other = rows[other_index]
+            if other.profile.id == row.profile.id:
+                continue
+            other_words = stems(_words(other)) - product
+            own, rival = own_all - other_words, other_words - own_all
+            distinctive &= own
+            if own and rival and not uses_more_own_words(used, own, rival):
+                losing.append(other.profile.id)
+        if losing:
+            gaps.append(
+                {
+                    "line": index + 1,
+                    "profile": row.profile.id,
+                    "product": row.product.name,
+                    "placement": row.placement,
+                    "loses_to": losing,
+                    "own_words": sorted(distinctive),
+                }
+            )
+    return gaps
 
 
 def audit(files: dict[Path, list[TrainingRow]]) -> dict[str, Any]:

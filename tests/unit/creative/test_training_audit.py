@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from creative.training.__main__ import main
-from creative.training.audit import target_pairs
+from creative.training.audit import row_gaps, target_pairs
 from creative.training.data import TrainingRow
 from ranking.metrics import lexical_personalization
 from tests.unit.creative.training_support import row
@@ -38,3 +38,18 @@ def test_the_audit_command_reports_each_file(tmp_path: Path, capsys: pytest.Capt
     assert main(["audit", str(path)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report[str(path)] == {"rows": 2, "pairs": 1, "lexical_personalization": 1.0}
+
+
+def test_rows_mode_lists_each_row_that_loses_with_the_words_it_could_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generic = _row("p3", "gardening", "Dry feet on every walk")  # neither gardening nor any rival's words
+    assert row_gaps([RUNNER, BAKER]) == []
+    (gap,) = row_gaps([RUNNER, BAKER, generic])
+    assert gap["line"] == 3 and gap["profile"] == "p3" and sorted(gap["loses_to"]) == ["p1", "p2"]
+    assert gap["own_words"] == ["garden"]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in (RUNNER, BAKER, generic)))
+    assert main(["audit", "--rows", str(path)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line) == {"file": str(path), **gap}
