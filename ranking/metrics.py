@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sentence_transformers import util
 
 from core.schema import CreativeRequest, CreativeResult, Variant
+from ranking.spelling import unknown_words
 from ranking.texts import profile_text
 
 EmbedFn = Callable[[Sequence[str]], torch.Tensor]
@@ -250,6 +251,10 @@ class Scorecard(BaseModel):
         default=None, description="The same, judged by each profile's own interest words (not embeddings)."
     )
     novelty: float | None = Field(description="Mean novelty of the top-k against the template text.")
+    misspelled_rate: float | None = Field(
+        default=None,
+        description="Share of the top-k with a word neither in an English word list nor the prompt.",
+    )
 
     @classmethod
     def compute(
@@ -284,7 +289,7 @@ class Scorecard(BaseModel):
                 start += len(group)
             cosine = _mean(per_request)
 
-        novel = None
+        novel = misspelled = None
         if template_texts is not None:
             templates = (
                 [template_texts] * len(texts) if isinstance(template_texts, str) else list(template_texts)
@@ -293,6 +298,13 @@ class Scorecard(BaseModel):
                 raise ValueError(f"{len(templates)} template texts for {len(texts)} results")
             novel = _mean(
                 [novelty(t, tpl) for group, tpl in zip(texts, templates, strict=True) for t in group]
+            )
+            misspelled = _mean(
+                [
+                    float(bool(unknown_words(t, [tpl])))
+                    for group, tpl in zip(texts, templates, strict=True)
+                    for t in group
+                ]
             )
 
         return cls(
@@ -310,4 +322,5 @@ class Scorecard(BaseModel):
             personalization=personalization(pairs, embed) if pairs and embed is not None else None,
             lexical_personalization=lexical_personalization(pairs) if pairs else None,
             novelty=novel,
+            misspelled_rate=misspelled,
         )

@@ -94,6 +94,12 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample(args: argparse.Namespace) -> int:
+    from creative.training.best_of_n import run_sampling
+
+    return run_sampling(args)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from creative.training.evaluate import run_evaluation
 
@@ -149,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("files", type=Path, nargs="+")
     au.add_argument("--rows", action="store_true", help="one JSON line per row the lexical judge would fail")
     au.set_defaults(run=_audit)
+
+    sa = sub.add_parser("sample", help="best-of-n targets from an adapter, for rejection-sampling training")
+    sa.add_argument("--data", type=Path, required=True)
+    sa.add_argument("--adapter", default="house", help="adapter to sample from (base: the base model)")
+    sa.add_argument("--n", type=int, default=8, help="candidates per row")
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--min-novelty", type=float, default=0.8, help="eligible: novelty at least this")
+    sa.add_argument("--novelty-weight", type=float, default=0.1, help="reward = contrast + weight × novelty")
+    sa.add_argument("--out", type=Path, required=True, help="rows with the chosen copy as target (JSONL)")
+    sa.set_defaults(run=_sample)
 
     ev = sub.add_parser("evaluate", help="base model vs adapter on the unseen test products")
     ev.add_argument("--test", type=Path, default=Path("data/ad_copy/test.jsonl"))

@@ -34,6 +34,7 @@ HIGHER_IS_BETTER = {
     "name_repairs": False,
     "distinct_2": True,
     "novelty": True,
+    "misspelled_rate": False,
     "valid_after_repair_rate": True,
     "mean_pairwise_cosine": False,
 }
@@ -113,7 +114,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "(both directions), by the ranker's embedding; lexical_personalization: the same judged by each "
         "profile's own interest and activity words in its copy (no embedding); name_repairs: returned "
         "variants whose product or brand name was misspelled as generated and respelled; "
-        "distinct_2 and novelty: diversity among the top-k and share of bigrams not copied from the prompt.",
+        "distinct_2 and novelty: diversity among the top-k and share of bigrams not copied from the prompt; "
+        "misspelled_rate (fluency): share of the top-k with a word in neither an English word list "
+        "(pyspellchecker) nor the prompt's product and profile.",
     ]
     return "\n".join(lines) + "\n"
 
