@@ -103,6 +103,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from creative.training.evaluate import run_evaluation
 
+    args.adapter = args.adapter or ["default"]
     return run_evaluation(args)
 
 
@@ -166,9 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     sa.add_argument("--out", type=Path, required=True, help="rows with the chosen copy as target (JSONL)")
     sa.set_defaults(run=_sample)
 
-    ev = sub.add_parser("evaluate", help="base model vs adapter on the unseen test products")
+    ev = sub.add_parser("evaluate", help="base model vs adapters on the unseen test products")
     ev.add_argument("--test", type=Path, default=Path("data/ad_copy/test.jsonl"))
-    ev.add_argument("--adapter", default="default")
+    ev.add_argument(
+        "--adapter",
+        action="append",
+        default=None,
+        help="an adapter to compare (repeat for several; default: default)",
+    )
     ev.add_argument("--n", type=int, default=4)
     ev.add_argument("--out", type=Path, default=Path("docs/evaluation"))
     ev.set_defaults(run=_evaluate)

@@ -1,0 +1,43 @@
+"""The evaluation report: the best arm per metric, over the base model and any number of adapters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from creative.training.evaluate import HIGHER_IS_BETTER, render_markdown, verdicts
+
+
+def _card(**values: float) -> dict[str, Any]:
+    return {metric: values.get(metric, 0.5) for metric in HIGHER_IS_BETTER}
+
+
+def test_each_metric_names_its_best_arm_by_direction_and_ties_are_said() -> None:
+    cards = {
+        "base": _card(novelty=0.9, misspelled_rate=0.2),
+        "house": _card(personalization=0.6, misspelled_rate=0.1),
+        "house2": _card(personalization=0.8, misspelled_rate=0.05),
+    }
+    result = verdicts(cards)
+    assert result["novelty"] == "base" and result["personalization"] == "house2"
+    assert result["misspelled_rate"] == "house2"  # lower is better
+    assert result["distinct_2"] == "tie"
+    cards["house"]["novelty"] = None  # not measured for one arm: no verdict
+    assert "novelty" not in verdicts(cards)
+
+
+def test_the_markdown_has_a_column_per_arm() -> None:
+    cards = {"base": _card(), "house": _card(personalization=0.7)}
+    report = {
+        "command": "python -m creative.training evaluate --adapter house",
+        "created": "now",
+        "machine": "x86_64",
+        "rows": 2,
+        "products": 1,
+        "n": 4,
+        "pairs": 1,
+        "arms": {arm: {"scorecard": card, "seconds": 1.0} for arm, card in cards.items()},
+        "verdicts": verdicts(cards),
+    }
+    text = render_markdown(report)
+    assert "| metric | base | house | better |" in text
+    assert "| personalization ↑ | 0.500 | 0.700 | house |" in text
