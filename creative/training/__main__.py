@@ -176,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         help="an adapter to compare (repeat for several; default: default)",
     )
     ev.add_argument("--n", type=int, default=4)
+    ev.add_argument(
+        "--voice-data",
+        type=Path,
+        default=Path("data/ad_copy/train.jsonl"),
+        help="rows the voice check learns from",
+    )
     ev.add_argument("--out", type=Path, default=Path("docs/evaluation"))
     ev.set_defaults(run=_evaluate)
 

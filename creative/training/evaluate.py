@@ -15,6 +15,7 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from core.placements import get_placement
@@ -104,6 +105,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         shown = ["–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in values]
         verdict = report["verdicts"].get(metric, "")
         lines.append(f"| {metric} {'↑' if higher else '↓'} | " + " | ".join(shown) + f" | {verdict} |")
+    lines += _voice_lines(report.get("voices"))
     lines += [
         "",
         "Seconds per arm: " + ", ".join(f"{arm} {report['arms'][arm]['seconds']}" for arm in arms) + ".",
@@ -119,6 +121,24 @@ def render_markdown(report: dict[str, Any]) -> str:
         "(pyspellchecker) nor the prompt's product and profile.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _voice_lines(voices: dict[str, Any] | None) -> list[str]:
+    if not voices:
+        return []
+    shown = ", ".join(f"{v} {a:.2f}" for v, a in voices["reference"].items() if a is not None)
+    lines = [
+        "",
+        "Voice check (nearest voice centroid of MiniLM embeddings, centroids from the training rows that "
+        f"carry every voice; on the held-out reference copy it tells {shown}):",
+        "",
+        "| adapter | voice | top copy in its voice |",
+        "|---|---|---|",
+    ]
+    for arm, value in voices["arms"].items():
+        accuracy = "–" if value["accuracy"] is None else f"{value['accuracy']:.3f}"
+        lines.append(f"| {arm} | {value['voice']} | {accuracy} |")
+    return lines
 
 
 def score_arm(
@@ -145,7 +165,29 @@ def score_arm(
         for repair in variant.repairs
         if NAME_REPAIR_MARKER in repair
     ]
-    return {"scorecard": card.model_dump(), "name_repairs": respelled}
+    top = [v.text for variants in ranked for v in variants]
+    return {"scorecard": card.model_dump(), "name_repairs": respelled, "top_texts": top}
+
+
+def check_voices(
+    train_path: Path,
+    held_out: list[TrainingRow],
+    voices: dict[str, str],
+    texts: dict[str, list[str]],
+    ranker: Any,
+) -> dict[str, Any]:
+    """Each voiced arm's top copy classified by :class:`VoiceCheck` (centroids from ``train_path``), and
+    the check's own accuracy on the held-out rows' reference copy in each voice."""
+    from creative.training.voices import VoiceCheck, voice_texts
+
+    names = sorted(set(voices.values()) | {"house"})
+    train_rows = validate_files([train_path]).rows
+    check = VoiceCheck.fit(train_rows, names, ranker.embedder.embed)
+    reference = {v: check.accuracy(t, v) for v, t in voice_texts(held_out, names).items()}
+    arms = {
+        arm: {"voice": voice, "accuracy": check.accuracy(texts[arm], voice)} for arm, voice in voices.items()
+    }
+    return {"voices": names, "reference": reference, "arms": arms}
 
 
 def verdicts(cards: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -192,7 +234,17 @@ def run_evaluation(args: argparse.Namespace) -> int:
     arms: dict[str, Any] = {}
     for arm, (results, seconds) in written.items():
         arms[arm] = score_arm(ranker, requests, results, pairs, texts) | {"seconds": seconds}
-        print(json.dumps({arm: arms[arm]}), file=sys.stderr)
+        print(json.dumps({arm: arms[arm]["scorecard"]}), file=sys.stderr)
+    voices = {n: a.card.voice for n, a in named.items() if a.card is not None and a.card.voice}
+    voice_report = (
+        check_voices(
+            args.voice_data, rows, voices, {arm: arms[arm].pop("top_texts") for arm in voices}, ranker
+        )
+        if voices
+        else None
+    )
+    for arm in arms.values():
+        arm.pop("top_texts", None)
     report = {
         "command": "python -m creative.training evaluate "
         + " ".join(sys.argv[2:] if len(sys.argv) > 2 else []),
@@ -205,6 +257,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
         "adapters": {name: adapter.describe() for name, adapter in named.items()},
         "arms": arms,
         "verdicts": verdicts({arm: value["scorecard"] for arm, value in arms.items()}),
+        "voices": voice_report,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
