@@ -33,6 +33,7 @@ HIGHER_IS_BETTER = {
     "personalization": True,
     "lexical_personalization": True,
     "name_repairs": False,
+    "name_misspelled_rate": False,
     "distinct_2": True,
     "novelty": True,
     "misspelled_rate": False,
@@ -116,6 +117,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "(both directions), by the ranker's embedding; lexical_personalization: the same judged by each "
         "profile's own interest and activity words in its copy (no embedding); name_repairs: returned "
         "variants whose product or brand name was misspelled as generated and respelled; "
+        "name_misspelled_rate: the same over all candidates, rejected ones included (before repair); "
         "distinct_2 and novelty: diversity among the top-k and share of bigrams not copied from the prompt; "
         "misspelled_rate (fluency): share of the top-k with a word in neither an English word list "
         "(pyspellchecker) nor the prompt's product and profile.",
@@ -166,7 +168,31 @@ def score_arm(
         if NAME_REPAIR_MARKER in repair
     ]
     top = [v.text for variants in ranked for v in variants]
-    return {"scorecard": card.model_dump(), "name_repairs": respelled, "top_texts": top}
+    misspelled = misspelled_name_candidates(requests, results)
+    scorecard = card.model_dump() | {
+        "name_misspelled_rate": misspelled / card.candidates if card.candidates else None
+    }
+    return {"scorecard": scorecard, "name_repairs": respelled, "top_texts": top}
+
+
+def misspelled_name_candidates(requests: list[CreativeRequest], results: list[CreativeResult]) -> int:
+    """Candidates (returned or rejected) that misspelled the product or brand name as generated: returned
+    ones the writer respelled, rejected ones whose raw fields the same guard would respell."""
+    from creative.names import NameGuard
+    from ranking.metrics import NAME_REPAIR_MARKER
+
+    count = 0
+    for request, result in zip(requests, results, strict=True):
+        guard = NameGuard.from_product(request.product)
+        count += sum(any(NAME_REPAIR_MARKER in r for r in v.repairs) for v in result.variants)
+        for rejected in result.rejected:
+            try:
+                fields = json.loads(rejected.raw)
+            except ValueError:
+                continue
+            if isinstance(fields, dict) and any(guard.fix(str(value))[1] for value in fields.values()):
+                count += 1
+    return count
 
 
 def check_voices(

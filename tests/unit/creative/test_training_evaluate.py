@@ -41,3 +41,21 @@ def test_the_markdown_has_a_column_per_arm() -> None:
     text = render_markdown(report)
     assert "| metric | base | house | better |" in text
     assert "| personalization ↑ | 0.500 | 0.700 | house |" in text
+
+
+def test_misspelled_names_are_counted_over_returned_and_rejected_candidates() -> None:
+    from core.schema import RejectedVariant
+    from creative.training.evaluate import misspelled_name_candidates
+    from tests.unit.ranking.fakes import make_request
+    from tests.unit.ranking.test_metrics import result
+
+    done = result(["Peak TrailRunner X", "Dry feet"], first=1, repaired=1, rejected=[])
+    done.variants[0].repairs = ["body: spelled 'TrailRuner X' as 'TrailRunner X'"]
+    done.rejected = [
+        RejectedVariant(
+            attempt=0, seed=1, reasons=["too long"], raw='{"body": "The Peak TrailRuner X, now"}'
+        ),
+        RejectedVariant(attempt=0, seed=2, reasons=["too long"], raw='{"body": "The Peak TrailRunner X"}'),
+        RejectedVariant(attempt=0, seed=3, reasons=["not JSON"], raw='{"body": "TrailRuner'),
+    ]
+    assert misspelled_name_candidates([make_request()], [done]) == 2
