@@ -65,6 +65,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         save_steps=args.save_steps,
         device=args.device,
+        extra_data=tuple(args.extra_data or ()),
     )
     try:
         card = train(config, resume=args.resume, progress=not args.quiet)
@@ -130,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     tr = sub.add_parser("train", help="train a LoRA adapter")
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--validation", type=Path, default=None)
+    tr.add_argument(
+        "--extra-data",
+        type=Path,
+        action="append",
+        help="more training rows (repeatable), e.g. best-of-n targets",
+    )
     tr.add_argument(
         "--out",
         type=Path,

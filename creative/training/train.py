@@ -71,6 +71,7 @@ class TrainConfig:
     save_steps: int = 50
     device: str = "auto"
     bf16: bool | None = None  # None: autocast to bfloat16 where the hardware does it natively
+    extra_data: tuple[Path, ...] = ()  # more training rows (e.g. best-of-n targets), validated alike
 
 
 @dataclass
@@ -223,6 +224,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     from transformers import AutoTokenizer
 
     rows = _load_rows(config.data, "training")
+    for extra in config.extra_data:
+        rows += _load_rows(extra, "extra training")
     validation_rows = _load_rows(config.validation, "validation") if config.validation else []
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -332,6 +335,16 @@ def _optimizer(
     return optimizer, scheduler
 
 
+def _extra_record(path: Path) -> dict[str, Any]:
+    """An extra data file for the card: path, hash and, when one lies beside it, how it was made
+    (``NAME.summary.json``, written by ``python -m creative.training sample``)."""
+    record: dict[str, Any] = {"file": str(path), "sha256": file_sha256(path)}
+    summary = path.with_suffix(".summary.json")
+    if summary.is_file():
+        record["recipe"] = json.loads(summary.read_text())
+    return record
+
+
 def _card(
     config: TrainConfig, examples: int, held_out: int, runtime: dict[str, Any], state: TrainState
 ) -> dict[str, Any]:
@@ -348,12 +361,13 @@ def _card(
         "base_model": config.model_path.name,
         "base_model_sha256": model_weights_sha256(config.model_path),
         "voice": config.voice or "house",
-        "data": {"train": str(config.data), "train_sha256": file_sha256(config.data), "examples": examples},
+        "data": {"train": str(config.data), "train_sha256": file_sha256(config.data), "examples": examples}
+        | ({"extra": [_extra_record(path) for path in config.extra_data]} if config.extra_data else {}),
         "validation": validation,
         "hyperparameters": {
             k: (list(v) if isinstance(v, tuple) else v)
             for k, v in asdict(config).items()
-            if k not in {"data", "validation", "out", "model_path"}
+            if k not in {"data", "validation", "out", "model_path", "extra_data"}
         }
         | runtime,
         "metrics": state.history,

@@ -101,3 +101,17 @@ def test_training_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytes
     assert [m["epoch"] for m in card["metrics"]] == [1, 2]
     assert (config.out / "adapter_model.safetensors").is_file() and not (config.out / "checkpoint").exists()
     assert card["base_model_sha256"] and card["data"]["train_sha256"]
+
+
+def test_extra_data_is_trained_on_and_recorded_with_its_recipe(tmp_path: Path) -> None:
+    extra = tmp_path / "best.jsonl"
+    other = rows()[1].model_copy(
+        update={"target": {"title": "Baking, then trails", "body": "TrailRunner X: 380 g."}}
+    )
+    extra.write_text(other.model_dump_json() + "\n")
+    extra.with_suffix(".summary.json").write_text('{"n": 8, "adapter": "house"}')
+    card = train(tiny_config(tmp_path, epochs=1, extra_data=(extra,)), progress=False)
+    assert card["data"]["examples"] == 3  # two rows of train.jsonl + one extra
+    (record,) = card["data"]["extra"]
+    assert record["file"] == str(extra) and record["recipe"] == {"n": 8, "adapter": "house"}
+    assert len(record["sha256"]) == 64
