@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,23 @@ def summarize(choices: Sequence[Choice]) -> dict[str, Any]:
     }
 
 
+def _kind(text: str) -> str:
+    """``"headline: 41 chars, limit 30"`` → ``"# chars, limit #"``: what happened, without the specifics."""
+    what = text.split(": ", 1)[-1]
+    return re.sub(r"\d+(?:\.\d+)?", "#", re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", what))
+
+
+def why_not_first_try(results: Sequence[CreativeResult]) -> dict[str, int]:
+    """Why candidates were not valid as generated: repair kinds and rejection reasons, most common first."""
+    counts: Counter[str] = Counter()
+    for result in results:
+        for variant in result.variants:
+            counts.update({_kind(r) for r in variant.repairs})
+        for rejected in result.rejected:
+            counts.update({_kind(r) for r in rejected.reasons})
+    return dict(counts.most_common(15))
+
+
 def write_choices(path: Path, rows: Sequence[TrainingRow], choices: Sequence[Choice]) -> str:
     """Rows whose target is their chosen candidate (rows without one are left out); returns the SHA-256."""
     chosen = [
@@ -207,6 +225,7 @@ def run_sampling(args: Any) -> int:
         "+ novelty_weight * novelty; eligible: valid first try, unrepaired, novelty >= min_novelty",
         "out_sha256": digest,
         **summarize(choices),
+        "not_first_try": why_not_first_try(results),
     }
     write_summary(args.out, summary)
     print(json.dumps(summary, indent=2))

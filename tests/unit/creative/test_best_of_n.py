@@ -55,3 +55,17 @@ def test_rivals_are_other_profiles_on_the_product_and_rows_without_a_choice_are_
     (line,) = path.read_text().splitlines()
     assert json.loads(line)["target"] == {"body": "Marathon training in the rain"}
     assert json.loads(line)["profile"]["id"] == "p1"
+
+
+def test_why_not_first_try_counts_repair_kinds_and_reasons_without_specifics() -> None:
+    from core.schema import RejectedVariant
+    from creative.training.best_of_n import why_not_first_try
+
+    written = result(["Dry feet"], 0, 1, [["title: 45 chars, limit 30"], ["body: 51 chars, limit 40"]])
+    written.variants[0].repairs = ["title: spelled 'TrailRuner' as 'TrailRunner'"]
+    written.rejected.append(RejectedVariant(attempt=0, seed=1, reasons=["stopped at the limit"], raw=""))
+    assert why_not_first_try([written]) == {
+        "# chars, limit #": 2,
+        "spelled '…' as '…'": 1,
+        "stopped at the limit": 1,
+    }
