@@ -3,9 +3,11 @@
 For each ``n`` every test row is written as a request (top 2 kept, seeded) the way the evaluation writes
 them, ranked by the real ranker and scored (both personalization judges, valid first try, misspelled
 rate); then ``--latency-requests`` requests are sent one at a time to time a lone request (what a caller
-waits for on an idle server). One engine for all ``n``, so the figures are side by side.
+waits for on an idle server). One engine for all ``n``, so the figures are side by side. The same
+candidates are then re-ranked with each ``--profile-weights`` value (product weight = 1 − it): ranking
+is cheap, so the ranker's weight is chosen on identical copy.
 
-    .venv/bin/python bench/bench_n_tradeoff.py --adapter house --n 2 4 8
+    .venv/bin/python bench/bench_n_tradeoff.py --adapter house --n 2 4 8 --profile-weights 0.5 0.6 0.7
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ KEPT = ("personalization", "lexical_personalization", "valid_first_try_rate", "m
 
 
 async def measure(
-    writer: CreativeWriter, ranker: Ranker, rows: list[Any], n: int, lone: int
+    writer: CreativeWriter, ranker: Ranker, rows: list[Any], n: int, lone: int, weights: list[float]
 ) -> dict[str, Any]:
     """Scorecard figures over all rows at once, then the latency of ``lone`` requests one at a time."""
     requests = requests_for(rows, n)  # no adapter named: the writer serves its default
@@ -43,7 +45,14 @@ async def measure(
     results = await asyncio.gather(*(writer.write(r, f"n{n}-{i}") for i, r in enumerate(requests)))
     batch_s = time.perf_counter() - started
     texts = [prompt_text(writer, r) for r in requests]
-    card = score_arm(ranker, requests, list(results), profile_pairs(requests), texts)["scorecard"]
+    pairs = profile_pairs(requests)
+    card = score_arm(ranker, requests, list(results), pairs, texts)["scorecard"]
+    reweighted = {}
+    for weight in weights:
+        update = {"profile_weight": weight, "product_weight": round(1 - weight, 6)}
+        other = Ranker(ranker.embedder, ranker.settings.model_copy(update=update))
+        scored = score_arm(other, requests, list(results), pairs, texts)["scorecard"]
+        reweighted[str(weight)] = {key: scored[key] for key in ("personalization", "lexical_personalization")}
     latencies = []
     for i, request in enumerate(requests[:lone]):
         started = time.perf_counter()
@@ -56,18 +65,20 @@ async def measure(
         "batch_seconds_per_row": batch_s / len(requests),
         "lone_request_p50_s": statistics.median(latencies) if latencies else None,
         "lone_request_max_s": max(latencies) if latencies else None,
+        "by_profile_weight": reweighted,
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--test", type=Path, default=ROOT / "data/ad_copy/test.jsonl")
+    parser.add_argument("--test", default=str(ROOT / "data/ad_copy/test.jsonl"))
     parser.add_argument("--adapter", default="house")
     parser.add_argument("--n", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--latency-requests", type=int, default=12)
+    parser.add_argument("--profile-weights", type=float, nargs="*", default=[0.5, 0.6, 0.7])
     args = parser.parse_args()
 
-    rows = validate_files([args.test]).rows
+    rows = validate_files([Path(args.test)]).rows
     settings = Settings().model_copy(update={"default_adapter": args.adapter})
     registry = registry_from_settings(settings)
     ranker = Ranker.from_settings()
@@ -76,7 +87,8 @@ def main() -> int:
         writer = CreativeWriter(engine, settings, adapters=registry)
 
         async def run_all() -> list[dict[str, Any]]:
-            return [await measure(writer, ranker, rows, n, args.latency_requests) for n in args.n]
+            lone, weights = args.latency_requests, args.profile_weights
+            return [await measure(writer, ranker, rows, n, lone, weights) for n in args.n]
 
         points = asyncio.run(run_all())
     finally:
@@ -91,6 +103,13 @@ def main() -> int:
             Figure(f"n={n}: personalization (lexical)", point["lexical_personalization"]),
             Figure(f"n={n}: lone request p50", point["lone_request_p50_s"], "s"),
         ]
+        for weight, judged in point["by_profile_weight"].items():
+            figures.append(
+                Figure(f"n={n}, profile weight {weight}: personalization", judged["personalization"])
+            )
+            figures.append(
+                Figure(f"n={n}, profile weight {weight}: lexical", judged["lexical_personalization"])
+            )
     write_result(
         "n_tradeoff",
         figures,

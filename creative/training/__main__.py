@@ -105,6 +105,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from creative.training.evaluate import run_evaluation
 
     args.adapter = args.adapter or ["default"]
+    if args.n is None:
+        from creative.settings import Settings
+
+        args.n = Settings().default_n
     return run_evaluation(args)
 
 
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="an adapter to compare (repeat for several; default: default)",
     )
-    ev.add_argument("--n", type=int, default=4)
+    ev.add_argument("--n", type=int, default=None, help="candidates per row (default: the served DEFAULT_N)")
     ev.add_argument(
         "--voice-data",
         type=Path,
