@@ -132,10 +132,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
-        if self.default_n > self.max_n:
-            raise ValueError(f"default_n ({self.default_n}) exceeds max_n ({self.max_n})")
-        if self.default_k > self.max_k:
-            raise ValueError(f"default_k ({self.default_k}) exceeds max_k ({self.max_k})")
+        # A default left unset follows a lower limit (MAX_N=6 alone serves n=6); one set above it is an error.
+        for default, limit in (("default_n", "max_n"), ("default_k", "max_k")):
+            value, most = getattr(self, default), getattr(self, limit)
+            if value > most and default not in self.model_fields_set:
+                object.__setattr__(self, default, most)
+            elif value > most:
+                raise ValueError(f"{default} ({value}) exceeds {limit} ({most})")
         if self.max_prompt_tokens + self.max_output_tokens > self.max_model_len:
             raise ValueError(
                 f"max_prompt_tokens + max_output_tokens ({self.max_prompt_tokens} + "

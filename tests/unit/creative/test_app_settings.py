@@ -14,6 +14,7 @@ def test_each_group_reads_its_own_flat_variables(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ADCREATIVE_LABEL_CACHE_SECONDS", "7")
     settings = AppSettings()
     assert settings.generation.max_n == 6
+    assert settings.generation.default_n == 6  # an unset default follows a lower limit
     assert settings.ranking.mmr_lambda == 0.4
     assert settings.registry.label_cache_seconds == 7
 
@@ -30,3 +31,5 @@ def test_a_flat_keyword_goes_to_its_group_and_the_environment_fills_the_rest(
 def test_a_bad_value_names_its_field() -> None:
     with pytest.raises(ValueError, match="max_n"):
         AppSettings(max_n=0)
+    with pytest.raises(ValueError, match="default_n"):
+        AppSettings(max_n=6, default_n=7)  # a default set above its limit is a mistake, said
