@@ -1,11 +1,13 @@
-"""``python -m creative.training``: validate and split the data, train an adapter, evaluate it.
+"""``python -m creative.training``: validate, audit and split the data, sample best-of-n targets, train an
+adapter, evaluate it.
 
     python -m creative.training validate data/ad_copy/raw-*.jsonl
     python -m creative.training split data/ad_copy/raw-*.jsonl --out data/ad_copy
     python -m creative.training train --data data/ad_copy/train.jsonl \\
         --validation data/ad_copy/validation.jsonl --out var/adapters/mine
-    python -m creative.training evaluate --test data/ad_copy/test.jsonl --adapter default
-    python -m creative.training audit data/ad_copy/train.jsonl data/ad_copy/test.jsonl
+    python -m creative.training evaluate --test data/ad_copy/test.jsonl --adapter house --adapter playful
+    python -m creative.training audit [--rows] data/ad_copy/train.jsonl data/ad_copy/test.jsonl
+    python -m creative.training sample --data data/ad_copy/train.jsonl --adapter house --n 8 --out OUT.jsonl
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from creative.training.data import SPLITS, split_by_product, validate_files, write_rows
 
@@ -132,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     split.add_argument("--seed", type=int, default=0)
     split.set_defaults(run=_split)
 
+    _add_train(sub)
+    _add_audit_sample_evaluate(sub)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+def _add_train(sub: Any) -> None:
     tr = sub.add_parser("train", help="train a LoRA adapter")
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--validation", type=Path, default=None)
@@ -163,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(run=_train)
 
+
+def _add_audit_sample_evaluate(sub: Any) -> None:
     au = sub.add_parser("audit", help="how personalized the targets are (the lexical judge, per file)")
     au.add_argument("files", type=Path, nargs="+")
     au.add_argument("--rows", action="store_true", help="one JSON line per row the lexical judge would fail")
@@ -195,9 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     ev.add_argument("--out", type=Path, default=Path("docs/evaluation"))
     ev.set_defaults(run=_evaluate)
-
-    args = parser.parse_args(argv)
-    return int(args.run(args))
 
 
 if __name__ == "__main__":  # the evaluation starts vLLM, whose workers re-import __main__
