@@ -153,12 +153,16 @@ def why_not_first_try(results: Sequence[CreativeResult]) -> dict[str, int]:
 
 
 def write_choices(path: Path, rows: Sequence[TrainingRow], choices: Sequence[Choice]) -> str:
-    """Rows whose target is their chosen candidate (rows without one are left out); returns the SHA-256."""
-    chosen = [
-        rows[c.row].model_copy(update={"target": dict(c.variant.fields), "voices": {}})
-        for c in choices
-        if c.variant is not None
-    ]
+    """Rows whose target is their chosen candidate; rows without one, and copy already chosen for an
+    earlier row (the validator refuses duplicates), are left out. Returns the file's SHA-256."""
+    chosen, seen = [], set()
+    for choice in choices:
+        if choice.variant is None or choice.variant.text in seen:
+            continue
+        seen.add(choice.variant.text)
+        chosen.append(
+            rows[choice.row].model_copy(update={"target": dict(choice.variant.fields), "voices": {}})
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_rows(path, chosen)
 
@@ -179,6 +183,9 @@ def run_sampling(args: Any) -> int:
     from ranking.rank import Ranker
     from ranking.texts import profile_text
 
+    if args.n < 1:
+        print(f"error: --n must be at least 1, not {args.n}", file=sys.stderr)
+        return 2
     report = validate_files([args.data])
     if not report.ok:
         print(report.render(), file=sys.stderr)
@@ -222,7 +229,8 @@ def run_sampling(args: Any) -> int:
         "min_novelty": args.min_novelty,
         "novelty_weight": args.novelty_weight,
         "reward": "cos(copy, own profile) - max cos(copy, other profile on the product) "
-        "+ novelty_weight * novelty; eligible: valid first try, unrepaired, novelty >= min_novelty",
+        "+ novelty_weight * novelty; eligible: valid first try, unrepaired, every word spelled, "
+        "novelty >= min_novelty",
         "out_sha256": digest,
         **summarize(choices),
         "not_first_try": why_not_first_try(results),

@@ -69,3 +69,12 @@ def test_why_not_first_try_counts_repair_kinds_and_reasons_without_specifics() -
         "spelled '…' as '…'": 1,
         "stopped at the limit": 1,
     }
+
+
+def test_copy_chosen_for_two_rows_is_written_once(tmp_path: Path) -> None:
+    rows = [TrainingRow.model_validate(row()), TrainingRow.model_validate(row(profile={"id": "p2"}))]
+    same = result(["Marathon training in the rain"], 1, 0, [])
+    choices = [choose(i, same, PROMPT, (RUNNER, [BAKER]), WordEmbedder().embed) for i in range(2)]
+    path = tmp_path / "best.jsonl"
+    write_choices(path, rows, choices)
+    assert len(path.read_text().splitlines()) == 1
