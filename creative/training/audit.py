@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from core.placements import count_chars, get_placement
 from creative.training.data import TrainingRow
 from ranking.metrics import ProfilePair, lexical_personalization, product_words, stems, uses_more_own_words
 
@@ -84,8 +85,25 @@ def row_gaps(rows: list[TrainingRow]) -> list[dict[str, Any]]:
     return gaps
 
 
+NEAR_LIMIT = 0.85
+
+
+def near_limit_share(rows: list[TrainingRow], share: float = NEAR_LIMIT) -> float | None:
+    """Share of target fields longer than ``share`` of their placement's limit. A model cannot count
+    characters; trained on copy that fills its fields, it overruns them, and the grammar cuts the word."""
+    lengths = [
+        count_chars(text, placement.counting) / spec.max_chars
+        for row in rows
+        for placement in [get_placement(row.placement)]
+        for spec in placement.fields
+        for text in [row.target.get(spec.name, "")]
+    ]
+    return sum(length > share for length in lengths) / len(lengths) if lengths else None
+
+
 def audit(files: dict[Path, list[TrainingRow]]) -> dict[str, Any]:
-    """Per file: rows, contrasting pairs and the lexical personalization of the targets."""
+    """Per file: rows, contrasting pairs, the lexical personalization of the targets and the share of
+    target fields near their limit."""
     report = {}
     for path, rows in files.items():
         pairs = target_pairs(rows)
@@ -93,5 +111,6 @@ def audit(files: dict[Path, list[TrainingRow]]) -> dict[str, Any]:
             "rows": len(rows),
             "pairs": len(pairs),
             "lexical_personalization": lexical_personalization(pairs),
+            "fields_over_85pct_of_limit": near_limit_share(rows),
         }
     return report

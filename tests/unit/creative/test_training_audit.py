@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from creative.training.__main__ import main
-from creative.training.audit import row_gaps, target_pairs
+from creative.training.audit import near_limit_share, row_gaps, target_pairs
 from creative.training.data import TrainingRow
 from ranking.metrics import lexical_personalization
 from tests.unit.creative.training_support import row
@@ -37,7 +37,19 @@ def test_the_audit_command_reports_each_file(tmp_path: Path, capsys: pytest.Capt
     path.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in (RUNNER, BAKER)))
     assert main(["audit", str(path)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report[str(path)] == {"rows": 2, "pairs": 1, "lexical_personalization": 1.0}
+    assert report[str(path)] == {
+        "rows": 2,
+        "pairs": 1,
+        "lexical_personalization": 1.0,
+        "fields_over_85pct_of_limit": 0.0,
+    }
+
+
+def test_fields_near_their_limit_are_counted() -> None:
+    long_body = "x" * 110  # push body limit 120: 0.92 of it
+    assert near_limit_share([RUNNER, _row("p4", "baking", "Short")]) == 0.0
+    full = TrainingRow.model_validate(row(target={"title": "Short title", "body": long_body}))
+    assert near_limit_share([full]) == 0.5 and near_limit_share([]) is None
 
 
 def test_rows_mode_lists_each_row_that_loses_with_the_words_it_could_use(
