@@ -206,12 +206,21 @@ def check_voices(
     the check's own accuracy on the held-out rows' reference copy in each voice."""
     from creative.training.voices import VoiceCheck, voice_texts
 
-    names = sorted(set(voices.values()) | {"house"})
     train_rows = validate_files([train_path]).rows
-    check = VoiceCheck.fit(train_rows, names, ranker.embedder.embed)
+    in_data = {voice for row in train_rows for voice in row.voices}
+    # voices the data has no copy in (an adapter trained elsewhere) are listed without a figure
+    names = sorted({v for v in voices.values() if v in in_data} | {"house"})
+    check = VoiceCheck.fit(train_rows, names, ranker.embedder.embed) if len(names) > 1 else None
+    if check is None:
+        return {
+            "voices": names,
+            "reference": {},
+            "arms": {a: {"voice": v, "accuracy": None} for a, v in voices.items()},
+        }
     reference = {v: check.accuracy(t, v) for v, t in voice_texts(held_out, names).items()}
     arms = {
-        arm: {"voice": voice, "accuracy": check.accuracy(texts[arm], voice)} for arm, voice in voices.items()
+        arm: {"voice": voice, "accuracy": check.accuracy(texts[arm], voice) if voice in names else None}
+        for arm, voice in voices.items()
     }
     return {"voices": names, "reference": reference, "arms": arms}
 

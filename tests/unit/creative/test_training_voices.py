@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
 from creative.training.data import TrainingRow
@@ -43,3 +46,24 @@ def test_copy_is_classified_by_its_nearest_voice() -> None:
     assert check.accuracy([], "playful") is None
     with pytest.raises(ValueError, match="no rows carry"):
         VoiceCheck.fit(ROWS[2:], ["house", "playful"], WordEmbedder().embed)
+
+
+def test_the_evaluation_grades_voiced_adapters_and_skips_voices_the_data_lacks(tmp_path: Path) -> None:
+    from creative.training.evaluate import check_voices
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in ROWS[:2]))
+    ranker = SimpleNamespace(embedder=SimpleNamespace(embed=WordEmbedder().embed))
+    report = check_voices(
+        train,
+        ROWS[:2],
+        {"fun": "playful", "odd": "luxury"},
+        {"fun": ["Zoom, buddy! Wheee!"], "odd": ["Anything"]},
+        ranker,
+    )
+    assert report["voices"] == ["house", "playful"]
+    assert report["arms"] == {
+        "fun": {"voice": "playful", "accuracy": 1.0},
+        "odd": {"voice": "luxury", "accuracy": None},
+    }
+    assert set(report["reference"]) == {"house", "playful"}
