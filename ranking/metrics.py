@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, Field
 from sentence_transformers import util
 
-from core.schema import CreativeRequest, CreativeResult, Variant
+from core.schema import CreativeRequest, CreativeResult, Profile, Variant
 from ranking.spelling import unknown_words
 from ranking.texts import profile_text
 
@@ -109,6 +109,11 @@ def name_repairs(results: Sequence[CreativeResult]) -> int:
     )
 
 
+def profile_words(profile: Profile) -> list[str]:
+    """A profile's interests and recent activity: the words copy written for it may speak to."""
+    return [*profile.interests, *profile.recent_activity]
+
+
 def product_words(request: CreativeRequest) -> list[str]:
     """The product's facts as text: words any copy of it may use, whoever it is written for."""
     product = request.product
@@ -140,8 +145,8 @@ class ProfilePair(BaseModel):
             copy_a=[v.text for v in copy_a],
             profile_b=profile_text(request_b.profile),
             copy_b=[v.text for v in copy_b],
-            words_a=[*request_a.profile.interests, *request_a.profile.recent_activity],
-            words_b=[*request_b.profile.interests, *request_b.profile.recent_activity],
+            words_a=profile_words(request_a.profile),
+            words_b=profile_words(request_b.profile),
             product_words=product_words(request_a),
         )
 
@@ -208,6 +213,16 @@ def _prefers_own(copy: Sequence[str], own: set[str], other: set[str]) -> bool:
     return uses_more_own_words(stems(copy), own, other)
 
 
+def own_words(
+    words_a: Iterable[str], words_b: Iterable[str], product: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """The stems only profile a has and only profile b has, the product's own words left out (every copy
+    of the product may say them)."""
+    product_stems = stems(product)
+    a, b = stems(words_a) - product_stems, stems(words_b) - product_stems
+    return a - b, b - a
+
+
 def lexical_personalization(pairs: Sequence[ProfilePair]) -> float | None:
     """Share of pairs where each side's copy uses more of its own profile's words than of the other's
     (stems, or stems that start alike: "teaching" ~ "teachers"). Words both profiles share, and the
@@ -215,9 +230,7 @@ def lexical_personalization(pairs: Sequence[ProfilePair]) -> float | None:
     miss. Pairs whose profiles have no words of their own are skipped; None when none counts."""
     wins = counted = 0
     for pair in pairs:
-        product = stems(pair.product_words)
-        words_a, words_b = stems(pair.words_a) - product, stems(pair.words_b) - product
-        own_a, own_b = words_a - words_b, words_b - words_a
+        own_a, own_b = own_words(pair.words_a, pair.words_b, pair.product_words)
         if not (pair.copy_a and pair.copy_b and own_a and own_b):
             continue
         counted += 1

@@ -14,7 +14,15 @@ from typing import Any
 
 from core.placements import count_chars, get_placement
 from creative.training.data import TrainingRow
-from ranking.metrics import ProfilePair, lexical_personalization, product_words, stems, uses_more_own_words
+from ranking.metrics import (
+    ProfilePair,
+    lexical_personalization,
+    own_words,
+    product_words,
+    profile_words,
+    stems,
+    uses_more_own_words,
+)
 
 
 def target_pairs(rows: list[TrainingRow]) -> list[ProfilePair]:
@@ -36,16 +44,12 @@ def target_pairs(rows: list[TrainingRow]) -> list[ProfilePair]:
                         copy_a=[" ".join(a.target.values())],
                         profile_b=b.profile.id,
                         copy_b=[" ".join(b.target.values())],
-                        words_a=[*a.profile.interests, *a.profile.recent_activity],
-                        words_b=[*b.profile.interests, *b.profile.recent_activity],
+                        words_a=profile_words(a.profile),
+                        words_b=profile_words(b.profile),
                         product_words=product_words(request),
                     )
                 )
     return pairs
-
-
-def _words(row: TrainingRow) -> list[str]:
-    return [*row.profile.interests, *row.profile.recent_activity]
 
 
 def row_gaps(rows: list[TrainingRow]) -> list[dict[str, Any]]:
@@ -58,17 +62,15 @@ def row_gaps(rows: list[TrainingRow]) -> list[dict[str, Any]]:
         groups[(row.product.name, row.placement)].append(index)
     gaps = []
     for index, row in enumerate(rows):
-        product = stems(product_words(row.request(n=1, k=1, seed=0)))
-        own_all = stems(_words(row)) - product
+        facts = product_words(row.request(n=1, k=1, seed=0))
         used = stems(row.target.values())
-        losing, distinctive = [], set(own_all)
+        losing, distinctive = [], []
         for other_index in groups[(row.product.name, row.placement)]:
             other = rows[other_index]
             if other.profile.id == row.profile.id:
                 continue
-            other_words = stems(_words(other)) - product
-            own, rival = own_all - other_words, other_words - own_all
-            distinctive &= own
+            own, rival = own_words(profile_words(row.profile), profile_words(other.profile), facts)
+            distinctive.append(own)
             if own and rival and not uses_more_own_words(used, own, rival):
                 losing.append(other.profile.id)
         if losing:
@@ -79,7 +81,7 @@ def row_gaps(rows: list[TrainingRow]) -> list[dict[str, Any]]:
                     "product": row.product.name,
                     "placement": row.placement,
                     "loses_to": losing,
-                    "own_words": sorted(distinctive),
+                    "own_words": sorted(set.intersection(*distinctive)),
                 }
             )
     return gaps

@@ -62,15 +62,10 @@ def rivals_by_row(rows: Sequence[TrainingRow]) -> list[list[int]]:
     ]
 
 
-def eligible(variant: Variant, prompt: str, min_novelty: float) -> bool:
-    """Valid as generated (no repair of any kind, first round), every word spelled (an English word or
-    one of the prompt's) and not copied from the prompt."""
-    return (
-        variant.valid_first_try
-        and not variant.repaired
-        and not unknown_words(variant.text, [prompt])
-        and novelty(variant.text, prompt) >= min_novelty
-    )
+def eligible(variant: Variant, prompt: str) -> bool:
+    """Valid as generated (no repair of any kind, first round) and every word spelled (an English word or
+    one of the prompt's); :func:`choose` also asks for enough novelty."""
+    return variant.valid_first_try and not variant.repaired and not unknown_words(variant.text, [prompt])
 
 
 def contrasts(copy: Sequence[str], own: str, rivals: Sequence[str], embed: EmbedFn) -> list[float]:
@@ -93,12 +88,14 @@ def choose(
     """The row's best eligible candidate by contrast + novelty_weight × novelty; ``profiles`` is the
     row's own profile text and its rivals'."""
     (min_novelty, novelty_weight), (own, rivals) = settings, profiles
-    pool = [v for v in result.variants if eligible(v, prompt, min_novelty)]
+    scored = [(v, novelty(v.text, prompt)) for v in result.variants if eligible(v, prompt)]
+    kept = [(v, novel) for v, novel in scored if novel >= min_novelty]
+    pool = [v for v, _ in kept]
     written = len(result.variants) + len(result.rejected)
     if not pool:
         return Choice(index, None, None, 0, written)
     scores = contrasts([v.text for v in pool], own, rivals, embed)
-    rewards = [s + novelty_weight * novelty(v.text, prompt) for s, v in zip(scores, pool, strict=True)]
+    rewards = [s + novelty_weight * novel for s, (_, novel) in zip(scores, kept, strict=True)]
     best = max(range(len(pool)), key=lambda i: rewards[i])
     return Choice(index, pool[best], rewards[best], len(pool), written)
 

@@ -179,12 +179,11 @@ def misspelled_name_candidates(requests: list[CreativeRequest], results: list[Cr
     """Candidates (returned or rejected) that misspelled the product or brand name as generated: returned
     ones the writer respelled, rejected ones whose raw fields the same guard would respell."""
     from creative.names import NameGuard
-    from ranking.metrics import NAME_REPAIR_MARKER
+    from ranking.metrics import name_repairs
 
-    count = 0
+    count = name_repairs(results)
     for request, result in zip(requests, results, strict=True):
         guard = NameGuard.from_product(request.product)
-        count += sum(any(NAME_REPAIR_MARKER in r for r in v.repairs) for v in result.variants)
         for rejected in result.rejected:
             try:
                 fields = json.loads(rejected.raw)
