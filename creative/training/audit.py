@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from core.placements import count_chars, get_placement
+from creative.context import template_variables
 from creative.training.data import TrainingRow
+from prompts.store import TemplateStore
 from ranking.metrics import (
     ProfilePair,
     lexical_personalization,
+    novelty,
     own_words,
     product_words,
     profile_words,
@@ -103,9 +106,24 @@ def near_limit_share(rows: list[TrainingRow], share: float = NEAR_LIMIT) -> floa
     return sum(length > share for length in lengths) / len(lengths) if lengths else None
 
 
+def target_novelty(rows: list[TrainingRow], templates: TemplateStore) -> float | None:
+    """Mean novelty of the targets against their rendered prompts (the evaluation's novelty, measured on
+    the data): a model trained to copy product phrases cannot be novel."""
+    scores = []
+    for row in rows:
+        placement = get_placement(row.placement)
+        messages = templates.for_placement(placement.name).render(
+            template_variables(row.profile, row.product, placement)
+        )
+        prompt = "\n".join(m["content"] for m in messages)
+        scores.append(novelty(" ".join(row.target.values()), prompt))
+    return sum(scores) / len(scores) if scores else None
+
+
 def audit(files: dict[Path, list[TrainingRow]]) -> dict[str, Any]:
-    """Per file: rows, contrasting pairs, the lexical personalization of the targets and the share of
-    target fields near their limit."""
+    """Per file: rows, contrasting pairs, the lexical personalization of the targets, the share of target
+    fields near their limit and the targets' novelty."""
+    templates = TemplateStore.from_directory()
     report = {}
     for path, rows in files.items():
         pairs = target_pairs(rows)
@@ -114,5 +132,6 @@ def audit(files: dict[Path, list[TrainingRow]]) -> dict[str, Any]:
             "pairs": len(pairs),
             "lexical_personalization": lexical_personalization(pairs),
             "fields_over_85pct_of_limit": near_limit_share(rows),
+            "target_novelty": target_novelty(rows, templates),
         }
     return report

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from creative.training.__main__ import main
-from creative.training.audit import near_limit_share, row_gaps, target_pairs
+from creative.training.audit import near_limit_share, row_gaps, target_novelty, target_pairs
 from creative.training.data import TrainingRow
+from prompts.store import TemplateStore
 from ranking.metrics import lexical_personalization
 from tests.unit.creative.training_support import row
 
@@ -37,12 +38,27 @@ def test_the_audit_command_reports_each_file(tmp_path: Path, capsys: pytest.Capt
     path.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in (RUNNER, BAKER)))
     assert main(["audit", str(path)]) == 0
     report = json.loads(capsys.readouterr().out)
+    novelty = report[str(path)].pop("target_novelty")
     assert report[str(path)] == {
         "rows": 2,
         "pairs": 1,
         "lexical_personalization": 1.0,
         "fields_over_85pct_of_limit": 0.0,
     }
+    assert 0.0 < novelty < 1.0  # the body repeats "trailrunner x" from the product's name
+
+
+def test_target_novelty_counts_word_pairs_copied_from_the_prompt() -> None:
+    templates = TemplateStore.from_directory()
+    fresh = TrainingRow.model_validate(
+        row(target={"title": "Dry feet, fast miles", "body": "Go long on wet days."})
+    )
+    echo = TrainingRow.model_validate(
+        row(target={"title": "Waterproof trail shoe", "body": "Waterproof trail shoe."})
+    )
+    assert target_novelty([fresh], templates) == 1.0
+    assert target_novelty([echo], templates) < 0.5
+    assert target_novelty([], templates) is None
 
 
 def test_fields_near_their_limit_are_counted() -> None:
