@@ -21,6 +21,7 @@ from core.errors import ServiceError
 from core.hardware import omp_cpu_binding, resolve_dtype
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
+from creative.name_decoding import EXTRA_ARG as EXACT_NAMES_EXTRA_ARG
 from creative.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class SamplingSpec:
     json_schema: dict[str, Any] | None = None
     adapter: Adapter | None = None
     ignore_eos: bool = False  # write exactly max_tokens (benchmarks: equal work per arm)
+    exact_names: tuple[str, ...] = ()  # names to finish exactly once begun (creative.name_decoding)
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,7 @@ class VllmEngine:
             ignore_eos=spec.ignore_eos,
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(json=spec.json_schema) if spec.json_schema else None,
+            extra_args={EXACT_NAMES_EXTRA_ARG: list(spec.exact_names)} if spec.exact_names else None,
         )
         adapter = spec.adapter
         lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path)) if adapter is not None else None
@@ -326,6 +329,8 @@ def engine_args(settings: Settings) -> dict[str, Any]:
         "seed": 0,
         "disable_log_stats": True,
     }
+    if settings.exact_names:
+        args["logits_processors"] = ["creative.name_processor:ExactNameProcessor"]
     if current_platform.is_cpu():
         args["kv_cache_memory_bytes"] = settings.kv_cache_bytes
         # Prefix caching reuses whole blocks: small blocks let the n candidates of a request, its

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         "any other module are refused at registration.",
     )
 
+    exact_names: bool = Field(
+        default=True,
+        description="Finish a product or brand name the copy has begun exactly as spelled, while decoding "
+        "(creative.name_decoding); off: near misses are only repaired afterwards.",
+    )
+
     # Request limits -----------------------------------------------------------------------------
     max_concurrent_requests: int = Field(
         default=16, ge=1, le=1024, description="Requests generating at once (CLI and API)."

@@ -249,6 +249,7 @@ class CreativeWriter:
             max_tokens=self.settings.max_output_tokens,
             json_schema=resolved.placement.json_schema(),
             adapter=resolved.adapter,
+            exact_names=resolved.names.names if self.settings.exact_names else (),
         )
 
     async def run_round(
