@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import ServiceError
 from core.hardware import omp_cpu_binding, resolve_dtype
+from creative import name_decoding, word_fit
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
-from creative.name_decoding import EXTRA_ARG as EXACT_NAMES_EXTRA_ARG
 from creative.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class SamplingSpec:
     adapter: Adapter | None = None
     ignore_eos: bool = False  # write exactly max_tokens (benchmarks: equal work per arm)
     exact_names: tuple[str, ...] = ()  # names to finish exactly once begun (creative.name_decoding)
+    fit_words: bool = False  # close each field before its maxLength cuts a word (creative.word_fit)
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,19 @@ def _check_model_dir(path: Path) -> None:
         )
 
 
+def copy_extra_args(spec: SamplingSpec) -> dict[str, Any]:
+    """What the copy logits processor (``creative.copy_processor``) needs of a request: its names to
+    finish, its fields' limits to close before."""
+    extra: dict[str, Any] = {}
+    if spec.exact_names:
+        extra[name_decoding.EXTRA_ARG] = list(spec.exact_names)
+    properties = (spec.json_schema or {}).get("properties", {})
+    limits = {name: p["maxLength"] for name, p in properties.items() if isinstance(p.get("maxLength"), int)}
+    if spec.fit_words and limits:
+        extra[word_fit.EXTRA_ARG] = limits
+    return extra
+
+
 class VllmEngine:
     """vLLM ``AsyncLLM`` with a chat tokenizer; one per process, owned by its creator."""
 
@@ -267,7 +281,7 @@ class VllmEngine:
             ignore_eos=spec.ignore_eos,
             output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(json=spec.json_schema) if spec.json_schema else None,
-            extra_args={EXACT_NAMES_EXTRA_ARG: list(spec.exact_names)} if spec.exact_names else None,
+            extra_args=copy_extra_args(spec) or None,
         )
         adapter = spec.adapter
         lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path)) if adapter is not None else None
@@ -329,8 +343,8 @@ def engine_args(settings: Settings) -> dict[str, Any]:
         "seed": 0,
         "disable_log_stats": True,
     }
-    if settings.exact_names:
-        args["logits_processors"] = ["creative.name_processor:ExactNameProcessor"]
+    if settings.exact_names or settings.fit_words:
+        args["logits_processors"] = ["creative.copy_processor:CopyLogitsProcessor"]
     if current_platform.is_cpu():
         args["kv_cache_memory_bytes"] = settings.kv_cache_bytes
         # Prefix caching reuses whole blocks: small blocks let the n candidates of a request, its

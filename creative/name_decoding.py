@@ -17,7 +17,7 @@ is left as it was.
 
 Requests opt in with ``SamplingParams.extra_args[EXTRA_ARG] = [names…]`` (the writer passes the
 product's :class:`NameGuard` names); requests without it cost nothing. The vLLM side is
-:mod:`creative.name_processor` (loaded by the engine core process, setting ``exact_names``).
+:mod:`creative.copy_processor` (loaded by the engine core process, setting ``exact_names``).
 """
 
 from __future__ import annotations

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 
 from core.placements import Counting, FieldSpec, count_chars
 
-_DANGLING_WORDS = frozenset(
+DANGLING_WORDS = frozenset(
     (
         "a an and as at but by for from in into is are its of on or our so than that the their this to "
         "with your my & + - – — |"
     ).split()
 )
 _TRAILING_JUNK = " ,;:-–—/&+|(\"'“‘"
-_CLEAN_ENDINGS = tuple(".!?…)\"'”’")
+CLEAN_ENDINGS = tuple(".!?…)\"'”’")
 
 
 @dataclass
@@ -63,7 +63,7 @@ def _strip_dangling(words: list[str], repairs: list[str]) -> list[str]:
             words = [*words[:-1], stripped]
             repairs.append(f"dropped trailing {last[len(stripped) :]!r}")
             continue
-        if len(words) > 1 and last.lower() in _DANGLING_WORDS:
+        if len(words) > 1 and last.lower() in DANGLING_WORDS:
             words = words[:-1]
             repairs.append(f"dropped dangling {last!r}")
             continue
@@ -90,7 +90,7 @@ def repair_field(raw: str, spec: FieldSpec, counting: Counting) -> FieldRepair:
         kept = _fit_words(words, spec.max_chars, counting)
         repairs.append(f"cut from {count_chars(text, counting)} to the {spec.max_chars}-char limit at a word")
         words = kept
-    elif len(raw) == spec.max_chars and not text.endswith(_CLEAN_ENDINGS) and len(words) > 1:
+    elif len(raw) == spec.max_chars and not text.endswith(CLEAN_ENDINGS) and len(words) > 1:
         repairs.append(f"dropped cut-off word {words[-1]!r}")
         words = words[:-1]
     words = _strip_dangling(words, repairs)

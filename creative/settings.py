@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         description="Finish a product or brand name the copy has begun exactly as spelled, while decoding "
         "(creative.name_decoding); off: near misses are only repaired afterwards.",
     )
+    fit_words: bool = Field(
+        default=True,
+        description="Close each field before its limit instead of starting a word there that the grammar "
+        "would cut (creative.word_fit); off: cut words are only repaired afterwards.",
+    )
 
     # Request limits -----------------------------------------------------------------------------
     max_concurrent_requests: int = Field(

@@ -250,6 +250,7 @@ class CreativeWriter:
             json_schema=resolved.placement.json_schema(),
             adapter=resolved.adapter,
             exact_names=resolved.names.names if self.settings.exact_names else (),
+            fit_words=self.settings.fit_words,
         )
 
     async def run_round(

@@ -46,10 +46,12 @@ def mmr_select(
     k: int,
     lam: float,
     candidates: Sequence[int] | None = None,
+    picked: Sequence[int] = (),
 ) -> list[Pick]:
-    """Greedy MMR: up to ``k`` picks from ``candidates`` (default: all), best first."""
+    """Greedy MMR: up to ``k`` picks from ``candidates`` (default: all), best first; ``picked`` were
+    chosen before (a higher tier) and count for diversity only."""
     remaining = list(range(len(relevance)) if candidates is None else candidates)
-    max_sim = dict.fromkeys(remaining, 0.0)
+    max_sim = {i: max([0.0, *(float(similarity[i][j]) for j in picked)]) for i in remaining}
     picks: list[Pick] = []
     while remaining and len(picks) < k:
 

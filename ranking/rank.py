@@ -4,7 +4,9 @@ Per request: embed the profile text, the product text and every variant (all req
 ``encode`` call; profile and product embeddings come from an LRU cache when seen before); relevance is
 the weighted cosine to the profile and to the product (or, when a cross-encoder is configured, its
 scores for the same pairs); exact and near duplicates are dropped, keeping the most relevant of each
-group; then MMR picks up to ``k``. Each returned variant is a copy with ``score`` filled:
+group; then MMR picks up to ``k``, first among the variants whose every word is spelled (in an English word
+list or the request's own text: ``ranking.spelling``), then, if fewer than ``k``, among the others
+(``prefer_spelled``). Each returned variant is a copy with ``score`` filled:
 ``score = mmr_lambda * relevance - diversity_penalty``.
 """
 
@@ -23,6 +25,7 @@ from ranking.cross import CrossEncoderScorer, PairScorer
 from ranking.embedder import Embedder, TextEmbedder
 from ranking.mmr import drop_duplicates, mmr_select
 from ranking.settings import RankingSettings
+from ranking.spelling import load_word_list, unknown_words
 from ranking.texts import dedup_key, product_text, profile_text, variant_text
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ class _Scored:
     profile: str
     product: str
     k: int
+    spelled: list[bool]
     rows: list[int]
     similarity: list[list[float]] = field(default_factory=list)
     profile_relevance: list[float] = field(default_factory=list)
@@ -72,6 +76,8 @@ class Ranker:
     def from_settings(cls, settings: RankingSettings | None = None) -> Ranker:
         """Load the embedder (and the cross-encoder, when configured) the settings name."""
         settings = settings or RankingSettings()
+        if settings.prefer_spelled:
+            load_word_list()
         return cls(Embedder.from_settings(settings), settings, CrossEncoderScorer.from_settings(settings))
 
     def rank(self, request: CreativeRequest, variants: list[Variant], k: int) -> list[Variant]:
@@ -111,9 +117,9 @@ class Ranker:
             profile, product = profile_text(request.profile), product_text(request.product)
             contexts.update((profile, product) if profile else (product,))
             wanted = [*texts, product, profile] if profile else [*texts, product]
-            scored.append(
-                _Scored(variants, texts, profile, product, k, [rows.setdefault(t, len(rows)) for t in wanted])
-            )
+            spelled = [self._spelled(text, (profile, product)) for text in texts]
+            ids = [rows.setdefault(t, len(rows)) for t in wanted]
+            scored.append(_Scored(variants, texts, profile, product, k, spelled, ids))
         if not rows:
             return scored
         vectors = self._vectors(list(rows), contexts)
@@ -121,6 +127,9 @@ class Ranker:
             if item is not None:
                 self._score(item, vectors[item.rows])
         return scored
+
+    def _spelled(self, text: str, known: tuple[str, str]) -> bool:
+        return not self.settings.prefer_spelled or not unknown_words(text, known)
 
     def _vectors(self, texts: list[str], contexts: set[str]) -> torch.Tensor:
         """Rows for ``texts`` in order: cached contexts from the cache, all others in one ``embed`` call."""
@@ -176,7 +185,12 @@ class Ranker:
     def _select(self, item: _Scored) -> list[Variant]:
         s = self.settings
         relevance = [self._relevance(item, i) for i in range(len(item.texts))]
-        picks = mmr_select(relevance, item.similarity, item.k, s.mmr_lambda, item.kept)
+        first = [i for i in item.kept if item.spelled[i]]
+        picks = mmr_select(relevance, item.similarity, item.k, s.mmr_lambda, first)
+        if len(picks) < item.k:
+            rest = [i for i in item.kept if not item.spelled[i]]
+            done = [pick.index for pick in picks]
+            picks += mmr_select(relevance, item.similarity, item.k - len(picks), s.mmr_lambda, rest, done)
         source = "cross_encoder" if self.cross_encoder is not None else "embedding"
         return [
             item.variants[pick.index].model_copy(

@@ -52,6 +52,11 @@ class RankingSettings(BaseSettings):
     duplicate_threshold: float = Field(
         default=0.95, gt=0.0, le=1.0, description="Cosine above which two variants count as duplicates."
     )
+    prefer_spelled: bool = Field(
+        default=True,
+        description="Rank variants with a word in neither an English word list nor the request's own text "
+        "(a misspelling or a coined word) after every variant without one.",
+    )
     cross_encoder_path: Path | None = Field(
         default=None, description="A CrossEncoder folder to re-score relevance with; off when unset."
     )

@@ -22,6 +22,11 @@ def _english() -> SpellChecker:
     return SpellChecker(language="en")
 
 
+def load_word_list() -> None:
+    """Load the English word list now (a fraction of a second) rather than on the first check."""
+    _english()
+
+
 def words(text: str) -> list[str]:
     """Lower-cased words of ``text`` (hyphenated parts apart, possessive 's dropped, digits skipped)."""
     out = []

@@ -37,6 +37,7 @@ HIGHER_IS_BETTER = {
     "distinct_2": True,
     "novelty": True,
     "misspelled_rate": False,
+    "candidates_misspelled_rate": False,
     "valid_after_repair_rate": True,
     "mean_pairwise_cosine": False,
 }
@@ -120,7 +121,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "name_misspelled_rate: the same over all candidates, rejected ones included (before repair); "
         "distinct_2 and novelty: diversity among the top-k and share of bigrams not copied from the prompt; "
         "misspelled_rate (fluency): share of the top-k with a word in neither an English word list "
-        "(pyspellchecker) nor the prompt's product and profile.",
+        "(pyspellchecker) nor the prompt's product and profile; candidates_misspelled_rate: the same over "
+        "every returned candidate before ranking (the ranker puts spelled variants first).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -170,9 +172,24 @@ def score_arm(
     top = [v.text for variants in ranked for v in variants]
     misspelled = misspelled_name_candidates(requests, results)
     scorecard = card.model_dump() | {
-        "name_misspelled_rate": misspelled / card.candidates if card.candidates else None
+        "name_misspelled_rate": misspelled / card.candidates if card.candidates else None,
+        "candidates_misspelled_rate": misspelled_candidates_rate(results, texts),
     }
     return {"scorecard": scorecard, "name_repairs": respelled, "top_texts": top}
+
+
+def misspelled_candidates_rate(results: list[CreativeResult], texts: list[str]) -> float | None:
+    """Share of all returned candidates, before ranking, with a word in neither the English word list nor
+    the prompt: the adapter's own fluency (``misspelled_rate`` is the top-k's, after the ranker put
+    spelled variants first)."""
+    from ranking.spelling import unknown_words
+
+    flags = [
+        bool(unknown_words(variant.text, [text]))
+        for result, text in zip(results, texts, strict=True)
+        for variant in result.variants
+    ]
+    return sum(flags) / len(flags) if flags else None
 
 
 def misspelled_name_candidates(requests: list[CreativeRequest], results: list[CreativeResult]) -> int:

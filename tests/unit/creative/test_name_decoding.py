@@ -114,11 +114,11 @@ def test_a_failing_step_costs_the_name_never_the_engine(caplog: pytest.LogCaptur
 def test_the_processor_finishes_names_with_the_real_tokenizer() -> None:
     from vllm import SamplingParams
 
-    from creative.name_processor import ExactNameProcessor
+    from creative.copy_processor import CopyLogitsProcessor
 
     model = Settings().resolved_model_path
     config: Any = SimpleNamespace(model_config=SimpleNamespace(tokenizer=str(model)))
-    processor = ExactNameProcessor(config, torch.device("cpu"), False)
+    processor = CopyLogitsProcessor(config, torch.device("cpu"), False)
     assert processor.new_req_logits_processor(SamplingParams()) is None  # requests without names: no work
     step = processor.new_req_logits_processor(
         SamplingParams(extra_args={EXTRA_ARG: ["Nimbus Noise-Cancelling"]})

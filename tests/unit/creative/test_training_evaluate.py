@@ -59,3 +59,13 @@ def test_misspelled_names_are_counted_over_returned_and_rejected_candidates() ->
         RejectedVariant(attempt=0, seed=3, reasons=["not JSON"], raw='{"body": "TrailRuner'),
     ]
     assert misspelled_name_candidates([make_request()], [done]) == 2
+
+
+def test_candidates_misspelled_rate_counts_every_returned_candidate_before_ranking() -> None:
+    from creative.training.evaluate import misspelled_candidates_rate
+    from tests.unit.ranking.test_metrics import result
+
+    written = result(["Dry feet on the Peakwalk trails", "Dry feet on every trial", "Dyr feet"], 3, 0, [])
+    # "Peakwalk" is in the prompt (the product's name): spelled; "Dyr" is in no word list
+    assert misspelled_candidates_rate([written], ["Peakwalk by Peak: a trail shoe"]) == 1 / 3
+    assert misspelled_candidates_rate([], []) is None

@@ -89,3 +89,11 @@ def test_duplicate_chains_are_judged_against_kept_variants_only() -> None:
     # 0~1 and 1~2 are duplicates but 0 and 2 are not: dropping 1 leaves 0 and 2.
     sim = [[1.0, 0.97, 0.9], [0.97, 1.0, 0.97], [0.9, 0.97, 1.0]]
     assert drop_duplicates(["a", "b", "c"], [0.9, 0.8, 0.7], sim, threshold=0.95) == [0, 2]
+
+
+def test_earlier_picks_count_for_diversity_only() -> None:
+    similarity = [[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    relevance = [0.9, 0.8, 0.5]
+    # candidate 0 was picked in a higher tier: 1 is its near twin, so 2 goes first
+    picks = mmr_select(relevance, similarity, 2, 0.5, candidates=[1, 2], picked=[0])
+    assert [p.index for p in picks] == [2, 1] and picks[1].penalty == pytest.approx(0.5 * 0.9)

@@ -159,3 +159,15 @@ def test_cross_encoder_only_scores_survivors_of_dedup() -> None:
     r = Ranker(WordEmbedder(), RankingSettings(), cross_encoder=scorer)
     r.rank(make_request(profile={"id": "anon"}), make_variants(SHOE, SHOE.upper(), GRIP), k=3)
     assert [text for _, text in scorer.calls[0]] == [SHOE, GRIP]
+
+
+def test_a_variant_with_a_misspelled_word_ranks_after_every_spelled_one() -> None:
+    misspelled = "Waterproff trail running shoe with a grippy outsole for hiking"  # RELEVANT, one typo
+    variants = make_variants(IRRELEVANT, misspelled)
+    assert bodies(ranker(prefer_spelled=False).rank(make_request(), variants, k=2)) == [
+        misspelled,
+        IRRELEVANT,
+    ]
+    assert bodies(ranker().rank(make_request(), variants, k=2)) == [IRRELEVANT, misspelled]  # still returned
+    # the product's own coined words are spelled: "TrailRunner" is in the request
+    assert bodies(ranker().rank(make_request(), make_variants(IRRELEVANT, SHOE), k=1)) == [SHOE]
