@@ -97,28 +97,30 @@ def main() -> int:
     )
     modes = {}
     dtype = ""
-    for mode, on in (("finished", True), ("repaired_only", False)):
-        modes[mode], dtype = run_mode(
-            base.model_copy(update={"exact_names": on}), rows, args.n, args.latency_requests
-        )
-        print(mode, {k: v for k, v in modes[mode].items() if k != "respellings"}, file=sys.stderr)
-    on, off = modes["finished"], modes["repaired_only"]
+    steps = {"off": (False, False), "names": (True, False), "names_and_fit": (True, True)}
+    for mode, (names, fit) in steps.items():
+        settings = base.model_copy(update={"exact_names": names, "fit_words": fit})
+        modes[mode], dtype = run_mode(settings, rows, args.n, args.latency_requests)
+        print(mode, modes[mode], file=sys.stderr)
+    off, both = modes["off"], modes["names_and_fit"]
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 4)
+
     figures = [
+        Figure("valid first try, names and fit", both["valid_first_try_rate"], goal=">= 0.9"),
+        Figure("valid first try, names only", modes["names"]["valid_first_try_rate"]),
+        Figure("valid first try, off", off["valid_first_try_rate"]),
+        Figure("misspelled names before repair, names and fit", both["name_misspelled_rate"], goal="<= 0.01"),
+        Figure("misspelled names before repair, off", off["name_misspelled_rate"]),
         Figure(
-            "misspelled names before repair, finished while decoding",
-            on["name_misspelled_rate"],
-            goal="<= 0.01",
+            "lone request p50, names and fit ÷ off",
+            ratio(both["lone_request_p50_s"], off["lone_request_p50_s"]),
         ),
-        Figure("misspelled names before repair, repaired afterwards only", off["name_misspelled_rate"]),
-        Figure("valid first try, finished", on["valid_first_try_rate"]),
-        Figure("valid first try, repaired only", off["valid_first_try_rate"]),
-        Figure(
-            "lone request p50, finished ÷ repaired only", on["lone_request_p50_s"] / off["lone_request_p50_s"]
-        ),
-        Figure("all rows at once, finished ÷ repaired only", on["batch_seconds"] / off["batch_seconds"]),
+        Figure("all rows at once, names and fit ÷ off", ratio(both["batch_seconds"], off["batch_seconds"])),
     ]
     write_result(
-        "exact_names",
+        "copy_decoding",
         figures,
         {"adapter": args.adapter, "rows": len(rows), "n": args.n, "modes": modes},
         dtype=dtype,
