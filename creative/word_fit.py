@@ -18,6 +18,7 @@ Requests opt in with ``SamplingParams.extra_args[EXTRA_ARG] = {field: max_chars}
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ import torch
 
 from creative.name_decoding import is_english_word
 from creative.repair import CLEAN_ENDINGS, DANGLING_WORDS
+
+logger = logging.getLogger(__name__)
 
 EXTRA_ARG = "adcreative_field_limits"
 SLACK = 8  # characters kept free after a word fragment, to finish it
@@ -107,8 +110,18 @@ class FieldFit:
         self.limits = limits
         self.tables = tables
         self.tokenizer = tokenizer
+        self._failed = False
 
     def __call__(self, output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
+        try:
+            return self._step(output_ids, logits)
+        except Exception:  # a bug here must cost a cut word at most, never the engine (repair still runs)
+            if not self._failed:
+                logger.exception("field fitting failed; this request continues without it")
+            self._failed = True
+            return logits
+
+    def _step(self, output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
         found = open_field(self.tokenizer.decode(output_ids)) if output_ids else None
         if found is None or found[0] not in self.limits:
             return logits

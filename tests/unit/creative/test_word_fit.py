@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -73,6 +74,15 @@ def test_outside_a_limited_field_or_without_any_other_choice_nothing_changes() -
     only_fragment = torch.full((len(PIECES),), -math.inf)
     only_fragment[1] = 0.0  # the grammar left " Nur" alone possible
     assert torch.equal(step([1], only_fragment), only_fragment)
+
+
+def test_a_failing_step_costs_a_cut_word_never_the_engine(caplog: pytest.LogCaptureFixture) -> None:
+    broken = FieldFit({"headline": 6}, FitTables.from_pieces(PIECES, len(PIECES)), object())  # no decode()
+    logits = torch.zeros(len(PIECES))
+    with caplog.at_level(logging.ERROR, logger="creative.word_fit"):
+        assert torch.equal(broken([1], logits), torch.zeros(len(PIECES)))
+        broken([1], logits)
+    assert len(caplog.records) == 1
 
 
 def test_a_request_asks_for_its_names_and_its_fields_limits() -> None:
