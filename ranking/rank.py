@@ -5,8 +5,8 @@ Per request: embed the profile text, the product text and every variant (all req
 the weighted cosine to the profile and to the product (or, when a cross-encoder is configured, its
 scores for the same pairs); exact and near duplicates are dropped, keeping the most relevant of each
 group; then MMR picks up to ``k``, first among the variants whose every word is spelled (in an English word
-list or the request's own text: ``ranking.spelling``), then, if fewer than ``k``, among the others
-(``prefer_spelled``). Each returned variant is a copy with ``score`` filled:
+list or the request's own text: ``ranking.spelling``; English requests only), then, if fewer than ``k``,
+among the others (``prefer_spelled``). Each returned variant is a copy with ``score`` filled:
 ``score = mmr_lambda * relevance - diversity_penalty``.
 """
 
@@ -117,7 +117,8 @@ class Ranker:
             profile, product = profile_text(request.profile), product_text(request.product)
             contexts.update((profile, product) if profile else (product,))
             wanted = [*texts, product, profile] if profile else [*texts, product]
-            spelled = [self._spelled(text, (profile, product)) for text in texts]
+            english = request.profile.language.split("-")[0].lower() == "en"
+            spelled = [not english or self._spelled(text, (profile, product)) for text in texts]
             ids = [rows.setdefault(t, len(rows)) for t in wanted]
             scored.append(_Scored(variants, texts, profile, product, k, spelled, ids))
         if not rows:

@@ -169,5 +169,7 @@ def test_a_variant_with_a_misspelled_word_ranks_after_every_spelled_one() -> Non
         IRRELEVANT,
     ]
     assert bodies(ranker().rank(make_request(), variants, k=2)) == [IRRELEVANT, misspelled]  # still returned
+    german = make_request(profile={"id": "u1", "interests": ["trail running"], "language": "de"})
+    assert bodies(ranker().rank(german, variants, k=2)) == [misspelled, IRRELEVANT]  # no English word list
     # the product's own coined words are spelled: "TrailRunner" is in the request
     assert bodies(ranker().rank(make_request(), make_variants(IRRELEVANT, SHOE), k=1)) == [SHOE]
