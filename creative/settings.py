@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     max_prompt_tokens: int = Field(default=768, ge=32)
     max_output_tokens: int = Field(default=192, ge=16, le=4096)
     max_n: int = Field(default=16, ge=1, le=128)
-    # 8: the most personalized top-k for +0.4 s of a lone request over 4 (bench/bench_n_tradeoff.py)
+    # 8: the most personalized top-k for +0.15 s of a lone request over 4 (bench/bench_n_tradeoff.py)
     default_n: int = Field(default=8, ge=1)
     max_k: int = Field(default=16, ge=1, le=128)
     default_k: int = Field(default=3, ge=1)
