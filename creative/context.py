@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from core.placements import Placement
 from core.schema import Product, Profile
+from prompts.refs import TemplateSource
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -64,6 +65,13 @@ def fields_text(placement: Placement) -> str:
     return "\n".join(
         f'- "{spec.name}": {spec.purpose}, at most {spec.max_chars} characters' for spec in placement.fields
     )
+
+
+def prompt_text(templates: TemplateSource, profile: Profile, product: Product, placement: Placement) -> str:
+    """The rendered prompt (every message's text) of the placement's template: what novelty is measured
+    against."""
+    messages = templates.for_placement(placement.name).render(template_variables(profile, product, placement))
+    return "\n".join(m["content"] for m in messages)
 
 
 def template_variables(profile: Profile, product: Product, placement: Placement) -> dict[str, str]:

@@ -40,18 +40,6 @@ MIN_PREFIX = 4
 TAIL_TOKENS = 16  # decoded each step: longer than any name's prefix needs
 
 
-@cache
-def _english() -> Any:
-    from spellchecker import SpellChecker
-
-    return SpellChecker(language="en")
-
-
-def is_english_word(word: str) -> bool:
-    """True when ``word`` (any case) is in the English word list."""
-    return bool(word) and word.lower() in _english()
-
-
 @dataclass(frozen=True)
 class ExactNames:
     """The names of one request, in the case variants copy may begin them in."""
@@ -113,6 +101,8 @@ def _unambiguous(name: str, size: int) -> bool:
     first_word = name.split(" ", 1)[0]
     if size > len(first_word):
         return True
+    from ranking.spelling import is_english_word  # here: the CLI's import stays free of ranking
+
     return size >= MIN_PREFIX and not is_english_word(first_word[:size])
 
 
@@ -209,7 +199,7 @@ class NameContinuation:
             drop.extend(self._word_continuing.tolist())
         if not drop:
             return logits
-        return _without(logits, torch.tensor(drop, dtype=torch.long, device=logits.device))
+        return drop_tokens(logits, torch.tensor(drop, dtype=torch.long, device=logits.device))
 
 
 def _only(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -222,8 +212,8 @@ def _only(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def _without(logits: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
-    """``drop`` masked, unless nothing else is possible."""
+def drop_tokens(logits: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    """``drop`` (token ids or a boolean mask) masked, unless nothing else would be possible."""
     masked = logits.clone()
     masked[drop] = -math.inf
     return masked if bool(torch.isfinite(masked).any()) else logits

@@ -19,13 +19,12 @@ Requests opt in with ``SamplingParams.extra_args[EXTRA_ARG] = {field: max_chars}
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from creative.name_decoding import is_english_word
+from creative.name_decoding import drop_tokens
 from creative.repair import CLEAN_ENDINGS, DANGLING_WORDS
 
 logger = logging.getLogger(__name__)
@@ -97,6 +96,8 @@ def _opens_a_word(text: str) -> bool:
     """A piece that starts a new word which cannot end the copy as it is."""
     if not (text[0].isspace() and len(text) > 1 and text[1].isalnum()):
         return False
+    from ranking.spelling import is_english_word  # here: the CLI's import stays free of ranking
+
     word = text.strip()
     if word.lower() in DANGLING_WORDS:
         return True
@@ -136,5 +137,4 @@ class FieldFit:
         drop = (fills | crowds) & ~t.structural[:size]
         if not bool(drop.any()):
             return logits
-        masked = logits.masked_fill(drop.to(logits.device), -math.inf)
-        return masked if bool(torch.isfinite(masked).any()) else logits
+        return drop_tokens(logits, drop.to(logits.device))

@@ -27,6 +27,11 @@ def load_word_list() -> None:
     _english()
 
 
+def is_english_word(word: str) -> bool:
+    """True when ``word`` (any case) is in the English word list."""
+    return bool(word) and word.lower() in _english()
+
+
 def words(text: str) -> list[str]:
     """Lower-cased words of ``text`` (hyphenated parts apart, possessive 's dropped, digits skipped)."""
     out = []

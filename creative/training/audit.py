@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.placements import count_chars, get_placement
-from creative.context import template_variables
+from creative.context import prompt_text
 from creative.training.data import TrainingRow
 from prompts.store import TemplateStore
 from ranking.metrics import (
@@ -109,14 +109,13 @@ def near_limit_share(rows: list[TrainingRow], share: float = NEAR_LIMIT) -> floa
 def target_novelty(rows: list[TrainingRow], templates: TemplateStore) -> float | None:
     """Mean novelty of the targets against their rendered prompts (the evaluation's novelty, measured on
     the data): a model trained to copy product phrases cannot be novel."""
-    scores = []
-    for row in rows:
-        placement = get_placement(row.placement)
-        messages = templates.for_placement(placement.name).render(
-            template_variables(row.profile, row.product, placement)
+    scores = [
+        novelty(
+            " ".join(row.target.values()),
+            prompt_text(templates, row.profile, row.product, get_placement(row.placement)),
         )
-        prompt = "\n".join(m["content"] for m in messages)
-        scores.append(novelty(" ".join(row.target.values()), prompt))
+        for row in rows
+    ]
     return sum(scores) / len(scores) if scores else None
 
 

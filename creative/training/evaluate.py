@@ -21,7 +21,7 @@ from typing import Any
 from core.placements import get_placement
 from core.schema import CreativeRequest, CreativeResult
 from creative.adapters import registry_from_settings
-from creative.context import template_variables
+from creative.context import prompt_text as context_prompt_text
 from creative.engine import VllmEngine
 from creative.settings import Settings
 from creative.training.data import TrainingRow, validate_files
@@ -82,11 +82,9 @@ async def write_arms(
 
 def prompt_text(writer: CreativeWriter, request: CreativeRequest) -> str:
     """The rendered prompt of a request (novelty is measured against it)."""
-    placement = get_placement(request.placement)
-    messages = writer.templates.for_placement(placement.name).render(
-        template_variables(request.profile, request.product, placement)
+    return context_prompt_text(
+        writer.templates, request.profile, request.product, get_placement(request.placement)
     )
-    return "\n".join(m["content"] for m in messages)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
