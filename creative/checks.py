@@ -48,6 +48,7 @@ class NumberMention:
     text: str
     value: float
     kind: str  # "percent" | "money" | "number"
+    digits: str = ""  # the number alone, as written ("1,200")
 
 
 def find_numbers(text: str) -> list[NumberMention]:
@@ -63,7 +64,7 @@ def find_numbers(text: str) -> list[NumberMention]:
             kind = "money"
         else:
             kind = "number"
-        mentions.append(NumberMention(match.group(0).strip(), value, kind))
+        mentions.append(NumberMention(match.group(0).strip(), value, kind, match.group("number")))
     return mentions
 
 
@@ -74,6 +75,7 @@ class ProductFacts:
     numbers: frozenset[float]
     percents: frozenset[float]
     money: frozenset[float]
+    spelled: frozenset[str] = frozenset()  # the facts' numbers as they write them ("1,200", "0.125")
 
     @classmethod
     def from_product(cls, product: Product) -> ProductFacts:
@@ -87,7 +89,8 @@ class ProductFacts:
             numbers.add(price)
             money.add(price)
         percents = {m.value for m in mentions if m.kind == "percent"}
-        return cls(frozenset(numbers), frozenset(percents), frozenset(money))
+        spelled = frozenset(m.digits for m in mentions)
+        return cls(frozenset(numbers), frozenset(percents), frozenset(money), spelled)
 
     def unsupported(self, text: str) -> list[str]:
         """Reasons for each number in ``text`` that the facts do not support."""

@@ -1,10 +1,12 @@
-"""The vLLM logits processor of the copy writer: names finished exactly, fields closed before their limit.
+"""The vLLM logits processor of the copy writer: names finished exactly, only the facts' numbers, fields
+closed before their limit.
 
-Named in the engine arguments (``creative.engine.engine_args``, settings ``exact_names`` and
-``fit_words``) and built by vLLM inside the engine core process, so this module is the only one here that
-imports vLLM at the top. Each request opts in through ``SamplingParams.extra_args``; its steps are
-:class:`creative.name_decoding.NameContinuation` and :class:`creative.word_fit.FieldFit`, applied in
-that order after the structured-output grammar's mask.
+Named in the engine arguments (``creative.engine.engine_args``, settings ``exact_names``,
+``faithful_numbers`` and ``fit_words``) and built by vLLM inside the engine core process, so this module
+is the only one here that imports vLLM at the top. Each request opts in through
+``SamplingParams.extra_args``; its steps are :class:`creative.name_decoding.NameContinuation`,
+:class:`creative.number_decoding.FactNumbers` and :class:`creative.word_fit.FieldFit`, applied in that
+order after the structured-output grammar's mask.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import TYPE_CHECKING
 import torch
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
-from creative import name_decoding, word_fit
+from creative import name_decoding, number_decoding, word_fit
 from creative.name_decoding import ExactNames, NameContinuation, TokenPieces
+from creative.number_decoding import FactNumbers, NumberTables
 from creative.word_fit import FieldFit, FitTables
 
 if TYPE_CHECKING:
@@ -39,6 +42,7 @@ class CopyLogitsProcessor(AdapterLogitsProcessor):
         self.pieces = TokenPieces(pieces)
         vocab_size = max(len(self.tokenizer), int(getattr(model, "get_vocab_size", lambda: 0)()))
         self.fit_tables = FitTables.from_pieces(pieces, vocab_size)
+        self.number_tables = NumberTables.from_pieces(pieces)
 
     def is_argmax_invariant(self) -> bool:
         """It changes which token is the most likely: never skipped for greedy requests."""
@@ -50,6 +54,8 @@ class CopyLogitsProcessor(AdapterLogitsProcessor):
         steps: list[Step] = []
         if names := extra.get(name_decoding.EXTRA_ARG):
             steps.append(NameContinuation(ExactNames.of(names), self.pieces, self.tokenizer))
+        if forms := extra.get(number_decoding.EXTRA_ARG):
+            steps.append(FactNumbers(dict(forms), self.number_tables, self.tokenizer))
         if limits := extra.get(word_fit.EXTRA_ARG):
             steps.append(FieldFit(dict(limits), self.fit_tables, self.tokenizer))
         if not steps:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import ServiceError
 from core.hardware import omp_cpu_binding, resolve_dtype
-from creative import name_decoding, word_fit
+from creative import name_decoding, number_decoding, word_fit
 from creative.adapters import Adapter
 from creative.chat import chat_prompt_ids
 from creative.settings import Settings
@@ -45,6 +45,7 @@ class SamplingSpec:
     ignore_eos: bool = False  # write exactly max_tokens (benchmarks: equal work per arm)
     exact_names: tuple[str, ...] = ()  # names to finish exactly once begun (creative.name_decoding)
     fit_words: bool = False  # close each field before its maxLength cuts a word (creative.word_fit)
+    fact_numbers: dict[str, list[str]] | None = None  # the facts' numbers, the only ones to write
 
 
 @dataclass(frozen=True)
@@ -164,15 +165,15 @@ def _check_model_dir(path: Path) -> None:
 
 def copy_extra_args(spec: SamplingSpec) -> dict[str, Any]:
     """What the copy logits processor (``creative.copy_processor``) needs of a request: its names to
-    finish, its fields' limits to close before."""
-    extra: dict[str, Any] = {}
-    if spec.exact_names:
-        extra[name_decoding.EXTRA_ARG] = list(spec.exact_names)
+    finish, its facts' numbers, its fields' limits to close before."""
     properties = (spec.json_schema or {}).get("properties", {})
     limits = {name: p["maxLength"] for name, p in properties.items() if isinstance(p.get("maxLength"), int)}
-    if spec.fit_words and limits:
-        extra[word_fit.EXTRA_ARG] = limits
-    return extra
+    extra: dict[str, Any] = {
+        name_decoding.EXTRA_ARG: list(spec.exact_names),
+        number_decoding.EXTRA_ARG: spec.fact_numbers,
+        word_fit.EXTRA_ARG: limits if spec.fit_words else None,
+    }
+    return {key: value for key, value in extra.items() if value}
 
 
 class VllmEngine:
@@ -343,7 +344,7 @@ def engine_args(settings: Settings) -> dict[str, Any]:
         "seed": 0,
         "disable_log_stats": True,
     }
-    if settings.exact_names or settings.fit_words:
+    if settings.exact_names or settings.faithful_numbers or settings.fit_words:
         args["logits_processors"] = ["creative.copy_processor:CopyLogitsProcessor"]
     if current_platform.is_cpu():
         args["kv_cache_memory_bytes"] = settings.kv_cache_bytes

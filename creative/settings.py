@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         description="Finish a product or brand name the copy has begun exactly as spelled, while decoding "
         "(creative.name_decoding); off: near misses are only repaired afterwards.",
     )
+    faithful_numbers: bool = Field(
+        default=True,
+        description="Write only numbers the product facts hold, while decoding (creative.number_decoding); "
+        "off: candidates with other numbers are only rejected afterwards.",
+    )
     fit_words: bool = Field(
         default=True,
         description="Close each field before its limit instead of starting a word there that the grammar "

@@ -34,6 +34,7 @@ from creative.checks import ForbiddenWords, ProductFacts
 from creative.context import template_variables
 from creative.engine import Completion, SamplingSpec, TextEngine
 from creative.names import NameGuard
+from creative.number_decoding import number_forms
 from creative.repair import field_problems, repair_field
 from creative.sampling import check_sampling, effective_sampling
 from creative.settings import Settings
@@ -251,6 +252,7 @@ class CreativeWriter:
             adapter=resolved.adapter,
             exact_names=resolved.names.names if self.settings.exact_names else (),
             fit_words=self.settings.fit_words,
+            fact_numbers=number_forms(resolved.facts) if self.settings.faithful_numbers else None,
         )
 
     async def run_round(

@@ -50,7 +50,7 @@ def _split(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from creative.settings import Settings
     from creative.training.checkpoint import TrainingCheckpointError
-    from creative.training.train import TrainConfig, TrainingDataError, train
+    from creative.training.train import TrainConfig, TrainingConfigError, TrainingDataError, train
 
     config = TrainConfig(
         data=args.data,
@@ -69,10 +69,11 @@ def _train(args: argparse.Namespace) -> int:
         save_steps=args.save_steps,
         device=args.device,
         extra_data=tuple(args.extra_data or ()),
+        init_adapter=args.init_adapter,
     )
     try:
         card = train(config, resume=args.resume, progress=not args.quiet)
-    except (TrainingDataError, TrainingCheckpointError) as exc:
+    except (TrainingDataError, TrainingConfigError, TrainingCheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(card["metrics"]))
@@ -91,10 +92,10 @@ def _audit(args: argparse.Namespace) -> int:
         files[path] = report.rows
     if args.rows:
         for path, rows in files.items():
-            for gap in row_gaps(rows):
+            for gap in row_gaps(rows, args.voice):
                 print(json.dumps({"file": str(path), **gap}))
         return 0
-    print(json.dumps(audit(files), indent=2))
+    print(json.dumps(audit(files, args.voice), indent=2))
     return 0
 
 
@@ -159,6 +160,12 @@ def _add_train(sub: Any) -> None:
     )
     tr.add_argument("--model", type=Path, default=None, help="base model folder (default: the served model)")
     tr.add_argument("--voice", default=None, help="train on the rows' `voices[VOICE]` copy (brand voice)")
+    tr.add_argument(
+        "--init-adapter",
+        type=Path,
+        default=None,
+        help="start from this adapter folder's weights, e.g. a voice from creative/shipped_adapters/house",
+    )
     tr.add_argument("--rank", type=int, default=16)
     tr.add_argument("--alpha", type=int, default=32)
     tr.add_argument("--dropout", type=float, default=0.05)
@@ -178,6 +185,7 @@ def _add_audit_sample_evaluate(sub: Any) -> None:
     au = sub.add_parser("audit", help="how personalized the targets are (the lexical judge, per file)")
     au.add_argument("files", type=Path, nargs="+")
     au.add_argument("--rows", action="store_true", help="one JSON line per row the lexical judge would fail")
+    au.add_argument("--voice", default=None, help="audit the rows' copy in this brand voice (default: house)")
     au.set_defaults(run=_audit)
 
     sa = sub.add_parser("sample", help="best-of-n targets from an adapter, for rejection-sampling training")

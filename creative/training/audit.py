@@ -55,18 +55,21 @@ def target_pairs(rows: list[TrainingRow]) -> list[ProfilePair]:
     return pairs
 
 
-def row_gaps(rows: list[TrainingRow]) -> list[dict[str, Any]]:
-    """Rows whose target does not use more of its own profile's words than of some other profile's on
-    the same product and placement (the pairs the lexical judge would count as a miss), with the words
-    the target could use: its own interest and activity stems that no rival profile and no product fact
-    has. ``line`` is 1-based, in the order of ``rows``."""
+def row_gaps(rows: list[TrainingRow], voice: str | None = None) -> list[dict[str, Any]]:
+    """Rows whose target (or copy in ``voice``) does not use more of its own profile's words than of some
+    other profile's on the same product and placement (the pairs the lexical judge would count as a
+    miss), with the words the copy could use: its own interest and activity stems that no rival profile
+    and no product fact has. ``line`` is 1-based, in the order of ``rows``."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         groups[(row.product.name, row.placement)].append(index)
     gaps = []
     for index, row in enumerate(rows):
+        copy = row.copy_for(voice)
+        if copy is None:
+            continue
         facts = product_words(row.request(n=1, k=1, seed=0))
-        used = stems(row.target.values())
+        used = stems(copy.values())
         losing, distinctive = [], []
         for other_index in groups[(row.product.name, row.placement)]:
             other = rows[other_index]
@@ -119,12 +122,18 @@ def target_novelty(rows: list[TrainingRow], templates: TemplateStore) -> float |
     return sum(scores) / len(scores) if scores else None
 
 
-def audit(files: dict[Path, list[TrainingRow]]) -> dict[str, Any]:
-    """Per file: rows, contrasting pairs, the lexical personalization of the targets, the share of target
-    fields near their limit and the targets' novelty."""
+def in_voice(rows: list[TrainingRow], voice: str | None) -> list[TrainingRow]:
+    """The rows that have copy in ``voice`` (None: the house target), that copy as their target."""
+    return [row.model_copy(update={"target": copy}) for row in rows if (copy := row.copy_for(voice))]
+
+
+def audit(files: dict[Path, list[TrainingRow]], voice: str | None = None) -> dict[str, Any]:
+    """Per file: rows, contrasting pairs, the lexical personalization of the targets (or of the copy in
+    ``voice``), the share of fields near their limit and the copy's novelty."""
     templates = TemplateStore.from_directory()
     report = {}
-    for path, rows in files.items():
+    for path, all_rows in files.items():
+        rows = in_voice(all_rows, voice)
         pairs = target_pairs(rows)
         report[str(path)] = {
             "rows": len(rows),

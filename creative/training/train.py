@@ -16,8 +16,7 @@ import logging
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from tqdm import tqdm
 from core.placements import get_placement
 from creative.chat import chat_prompt_ids
 from creative.context import template_variables
-from creative.default_model import model_weights_sha256
+from creative.training.card import CARD, TrainConfig, adapter_card
 from creative.training.checkpoint import (
     CHECKPOINT,
     TRAINER_STATE,
@@ -35,13 +34,11 @@ from creative.training.checkpoint import (
     load_trainer_state,
     save_trainer_checkpoint,
 )
-from creative.training.data import TrainingRow, file_sha256, validate_files
+from creative.training.data import TrainingRow, validate_files
 from prompts.store import TemplateStore
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-CARD = "adapter_card.json"
 IGNORE = -100
 
 
@@ -49,29 +46,8 @@ class TrainingDataError(ValueError):
     """The training or validation data failed validation; the message is the report."""
 
 
-@dataclass
-class TrainConfig:
-    """Everything that decides an adapter (recorded in its card)."""
-
-    data: Path
-    validation: Path | None
-    out: Path
-    model_path: Path
-    voice: str | None = None
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
-    epochs: int = 2
-    lr: float = 3e-4
-    batch_size: int = 8
-    max_length: int = 1024
-    warmup_ratio: float = 0.05
-    seed: int = 0
-    save_steps: int = 50
-    device: str = "auto"
-    bf16: bool | None = None  # None: autocast to bfloat16 where the hardware does it natively
-    extra_data: tuple[Path, ...] = ()  # more training rows (e.g. best-of-n targets), validated alike
+class TrainingConfigError(ValueError):
+    """The run's settings cannot work (e.g. an adapter to start from of another shape)."""
 
 
 @dataclass
@@ -282,7 +258,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
     model.save_pretrained(str(config.out))
     (config.out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; ours is the card
     halve_adapter_weights(config.out)
-    card = _card(config, len(examples), len(held_out), {"bf16_autocast": bf16, "device": device}, state)
+    card = adapter_card(
+        config, len(examples), len(held_out), {"bf16_autocast": bf16, "device": device}, state
+    )
     card["train_seconds_this_run"] = round(time.perf_counter() - started, 1)
     (config.out / CARD).write_text(json.dumps(card, indent=2, default=str) + "\n")
     shutil.rmtree(config.out / CHECKPOINT, ignore_errors=True)
@@ -305,6 +283,10 @@ def _load_model(
         model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
         state = TrainState(**saved["state"])
         logger.info("resuming", extra={"epoch": state.epoch, "step": state.global_step})
+    elif config.init_adapter is not None:
+        _check_init_adapter(config)
+        model = PeftModel.from_pretrained(base, str(config.init_adapter), is_trainable=True)
+        state, saved = TrainState(), None
     else:
         lora = LoraConfig(
             r=config.rank,
@@ -316,6 +298,23 @@ def _load_model(
         model, state, saved = get_peft_model(base, lora), TrainState(), None
     model.train()
     return model, state, saved
+
+
+def _check_init_adapter(config: TrainConfig) -> None:
+    """The adapter to start from must be a LoRA of the same shape as the one asked for."""
+    path = config.init_adapter
+    assert path is not None
+    try:
+        saved = json.loads((path / "adapter_config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise TrainingConfigError(f"--init-adapter {path}: no readable adapter_config.json ({exc})") from None
+    found = (saved.get("r"), saved.get("lora_alpha"), sorted(saved.get("target_modules") or []))
+    wanted = (config.rank, config.alpha, sorted(config.target_modules))
+    if found != wanted:
+        raise TrainingConfigError(
+            f"--init-adapter {path} has rank {found[0]}, alpha {found[1]}, modules {found[2]}; "
+            f"this run asks for rank {wanted[0]}, alpha {wanted[1]}, modules {wanted[2]}"
+        )
 
 
 def _optimizer(
@@ -333,43 +332,3 @@ def _optimizer(
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
     return optimizer, scheduler
-
-
-def _extra_record(path: Path) -> dict[str, Any]:
-    """An extra data file for the card: path, hash and, when one lies beside it, how it was made
-    (``NAME.summary.json``, written by ``python -m creative.training sample``)."""
-    record: dict[str, Any] = {"file": str(path), "sha256": file_sha256(path)}
-    summary = path.with_suffix(".summary.json")
-    if summary.is_file():
-        record["recipe"] = json.loads(summary.read_text())
-    return record
-
-
-def _card(
-    config: TrainConfig, examples: int, held_out: int, runtime: dict[str, Any], state: TrainState
-) -> dict[str, Any]:
-    """The adapter card: base model and its hash, data files and hashes, hyperparameters, metrics."""
-    validation = None
-    if config.validation:
-        validation = {
-            "file": str(config.validation),
-            "sha256": file_sha256(config.validation),
-            "examples": held_out,
-        }
-    return {
-        "name": config.out.name,
-        "base_model": config.model_path.name,
-        "base_model_sha256": model_weights_sha256(config.model_path),
-        "voice": config.voice or "house",
-        "data": {"train": str(config.data), "train_sha256": file_sha256(config.data), "examples": examples}
-        | ({"extra": [_extra_record(path) for path in config.extra_data]} if config.extra_data else {}),
-        "validation": validation,
-        "hyperparameters": {
-            k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in asdict(config).items()
-            if k not in {"data", "validation", "out", "model_path", "extra_data"}
-        }
-        | runtime,
-        "metrics": state.history,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }

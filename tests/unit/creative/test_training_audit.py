@@ -82,3 +82,22 @@ def test_rows_mode_lists_each_row_that_loses_with_the_words_it_could_use(
     assert main(["audit", "--rows", str(path)]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert json.loads(line) == {"file": str(path), **gap}
+
+
+def test_a_brand_voice_is_audited_on_its_own_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flat = {"title": "Ready for wet trails?", "body": "Peak TrailRunner X: $89!"}  # neither profile's words
+    voiced = [
+        RUNNER.model_copy(
+            update={"voices": {"playful": {"title": "Marathon feet? Sorted!", "body": "Go the distance!"}}}
+        ),
+        BAKER.model_copy(update={"voices": {"playful": flat}}),
+        _row("p3", "gardening", "Dry feet in the garden"),  # no playful copy: not audited in that voice
+    ]
+    (gap,) = row_gaps(voiced, "playful")
+    assert gap["line"] == 2 and gap["profile"] == "p2" and gap["loses_to"] == ["p1", "p3"]
+    assert row_gaps(voiced) == []  # the house targets speak to their profiles
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in voiced))
+    assert main(["audit", "--voice", "playful", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)[str(path)]
+    assert (report["rows"], report["pairs"], report["lexical_personalization"]) == (2, 1, 0.0)

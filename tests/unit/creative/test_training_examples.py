@@ -115,3 +115,23 @@ def test_extra_data_is_trained_on_and_recorded_with_its_recipe(tmp_path: Path) -
     (record,) = card["data"]["extra"]
     assert record["file"] == str(extra) and record["recipe"] == {"n": 8, "adapter": "house"}
     assert len(record["sha256"]) == 64
+
+
+def test_a_run_can_start_from_another_adapter(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from creative.training.train import TrainingConfigError
+
+    first = tiny_config(tmp_path, epochs=3, lr=1e-2)  # the first step's learning rate is 0 (warm-up)
+    train(first, progress=False)
+    started = load_file(first.out / "adapter_model.safetensors")
+    assert any(k.endswith("lora_B.weight") and bool(v.any()) for k, v in started.items())  # fresh B is 0
+    # with a learning rate of 0 the second run keeps exactly the weights it started from
+    warm = tiny_config(tmp_path, epochs=1, lr=0.0, out=tmp_path / "voice", init_adapter=first.out)
+    card = train(warm, progress=False)
+    kept = load_file(warm.out / "adapter_model.safetensors")
+    assert started.keys() == kept.keys() and all(torch.equal(started[k], kept[k]) for k in started)
+    assert card["init_adapter"]["path"] == str(first.out) and len(card["init_adapter"]["sha256"]) == 64
+
+    with pytest.raises(TrainingConfigError, match="rank 4, alpha 8"):
+        train(tiny_config(tmp_path, rank=8, out=tmp_path / "wrong", init_adapter=first.out), progress=False)

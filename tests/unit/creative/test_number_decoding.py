@@ -1,0 +1,131 @@
+"""Only the facts' numbers while decoding: the forms a request sends, the per-request step, and a random
+decoder that, with the step, never writes copy the faithfulness check would reject."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+
+import pytest
+import torch
+
+from core.schema import Product
+from creative.checks import ProductFacts
+from creative.engine import SamplingSpec, copy_extra_args
+from creative.number_decoding import FactNumbers, NumberTables, number_forms, written_forms
+
+PRODUCT = Product(
+    name="Trailblazer 2",
+    brand="Peakline",
+    description="Waterproof hiking boot with a 1,200 g grip sole and 30% recycled lining.",
+    features=["0.125 in tread", "2 colorways"],
+    price=89.0,
+    currency="USD",
+    category="footwear",
+)
+FACTS = ProductFacts.from_product(PRODUCT)
+PIECES = [*"0123456789", ",", ".", " ", "$", "%", " USD", " off", " for", " pairs", "X", '"', " percent"]
+QUOTE = PIECES.index('"')
+
+
+class JoinTokenizer:
+    def decode(self, ids: list[int]) -> str:
+        return "".join(PIECES[i] for i in ids)
+
+
+class FixedTokenizer:
+    def __init__(self, text: str):
+        self.text = text
+
+    def decode(self, ids: list[int]) -> str:
+        return self.text
+
+
+def _step(tokenizer: object | None = None) -> FactNumbers:
+    tables = NumberTables.from_pieces(dict(enumerate(PIECES)))
+    return FactNumbers(number_forms(FACTS), tables, tokenizer or JoinTokenizer())
+
+
+def _possible(text: str) -> set[str]:
+    logits = _step(FixedTokenizer(text))([0], torch.zeros(len(PIECES)))
+    return {PIECES[i] for i, value in enumerate(logits.tolist()) if math.isfinite(value)}
+
+
+def test_the_forms_cover_the_usual_ways_and_the_facts_own() -> None:
+    assert written_forms(1200.0) == {"1200", "1,200", "1200.00", "1,200.00"}
+    assert written_forms(4.5) == {"4.50", "4.5"}
+    forms = number_forms(FACTS)
+    assert {"89", "89.00", "1,200", "1200", "2", "0.125"} <= set(forms["number"])
+    assert forms["money"] == ["89", "89.00"] and forms["percent"] == ["30", "30.00"]
+
+
+def test_a_number_may_only_begin_as_one_of_the_facts() -> None:
+    assert _possible("only ") & set("0123456789") == {"0", "1", "2", "3", "8"}
+    assert _possible("only $") & set("0123456789") == {"8"}  # money: the price alone
+    assert _possible("only $ ") & set("0123456789") == {"8"}
+
+
+def test_an_unfinished_number_may_only_go_on() -> None:
+    assert _possible("only 1") == {"2", ","}  # 1200 or 1,200: not "1 for"
+    assert _possible("only 1,") == {"2"}
+    assert _possible("only 8") == {"9"}
+    assert "." in _possible("only 89") and " for" in _possible("only 89")  # 89 is whole; 89.00 goes on
+    assert _possible("only 89.") & set("0123456789") == {"0"}
+
+
+def test_a_percentage_or_currency_must_be_the_facts_own() -> None:
+    assert "%" in _possible("only 30") and " percent" in _possible("only 30")
+    assert "%" not in _possible("only 89") and " percent" not in _possible("only 89")
+    assert " USD" in _possible("only 89") and " USD" not in _possible("only 30")
+
+
+def test_numbers_glued_to_a_word_are_left_alone() -> None:
+    assert _possible("X") == set(PIECES)
+    assert _possible("X7") == set(PIECES)
+
+
+def test_with_no_other_choice_nothing_changes() -> None:
+    step = _step()
+    only_seven = torch.full((len(PIECES),), -math.inf)
+    only_seven[PIECES.index("7")] = 0.0
+    assert torch.equal(step([PIECES.index(" ")], only_seven), only_seven)
+
+
+def test_a_failing_step_costs_a_candidate_never_the_engine(caplog: pytest.LogCaptureFixture) -> None:
+    broken = FactNumbers(number_forms(FACTS), NumberTables.from_pieces(dict(enumerate(PIECES))), object())
+    with caplog.at_level(logging.ERROR, logger="creative.number_decoding"):
+        assert torch.equal(broken([1], torch.zeros(len(PIECES))), torch.zeros(len(PIECES)))
+        broken([1], torch.zeros(len(PIECES)))
+    assert len(caplog.records) == 1
+
+
+def _random_copy(rng: random.Random, step: FactNumbers | None) -> str:
+    ids: list[int] = []
+    for position in range(60):
+        logits = torch.tensor([rng.gauss(0, 1) for _ in PIECES])
+        logits[QUOTE] = 5.0 if position >= 40 else -math.inf  # the grammar closes the string after 40
+        if step is not None:
+            logits = step(ids, logits)
+        choice = int(torch.argmax(logits))
+        if choice == QUOTE:
+            break
+        ids.append(choice)
+    return JoinTokenizer().decode(ids)
+
+
+def test_a_random_writer_with_the_step_writes_only_supported_numbers() -> None:
+    rng = random.Random(7)
+    without = [_random_copy(rng, None) for _ in range(200)]
+    assert sum(bool(FACTS.unsupported(text)) for text in without) > 150  # the writer invents numbers
+    written = [_random_copy(rng, _step()) for _ in range(200)]
+    assert [text for text in written if FACTS.unsupported(text)] == []
+    assert (
+        sum(bool(FACTS.unsupported(text)) == 0 and any(c.isdigit() for c in text) for text in written) > 150
+    )
+
+
+def test_a_request_sends_the_facts_numbers() -> None:
+    forms = number_forms(FACTS)
+    spec = SamplingSpec(n=1, seed=None, temperature=0.8, top_p=0.95, max_tokens=8, fact_numbers=forms)
+    assert copy_extra_args(spec) == {"adcreative_fact_numbers": forms}
