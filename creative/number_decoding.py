@@ -105,7 +105,7 @@ class FactNumbers:
     tokenizer: Any
     _kinds: dict[str, _Kind] = field(default_factory=dict, init=False)
     _failed: bool = field(default=False, init=False)
-    _starts: dict[str, list[int]] = field(default_factory=dict, init=False)
+    _starts: dict[tuple[str, bool, bool], list[int]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         for kind in KINDS:
@@ -125,24 +125,24 @@ class FactNumbers:
         tail = str(self.tokenizer.decode(output_ids[-TAIL_TOKENS:])) if output_ids else ""
         last = _LAST_RUN.search(tail, pos=max(0, len(tail) - WINDOW))
         if last is None:
-            if _GLUED_AFTER_NUMBER.search(tail, pos=max(0, len(tail) - WINDOW)):
-                return self._drop(logits, list(self.tables.digit_pieces))
-            if tail[-1:].isalnum() or tail[-1:] in ("_", *SEPARATORS):
-                return logits  # a digit here is glued to a word: not a number to the check
             kind = _kind_before(tail)
-            if kind not in self._starts:  # what may start a number depends only on the kind: kept
-                self._starts[kind] = [
-                    i for i, p in self.tables.digit_pieces.items() if not self._fits(tail, p)
+            glued = tail[-1:].isalnum() or tail[-1:] in ("_", *SEPARATORS)  # a digit here joins a word
+            after_number = bool(_GLUED_AFTER_NUMBER.search(tail, pos=max(0, len(tail) - WINDOW)))
+            key = (kind, glued, after_number)
+            if key not in self._starts:  # what may start a number depends only on these: kept
+                self._starts[key] = [
+                    i
+                    for i, p in self.tables.digit_pieces.items()
+                    if (after_number and p[0].isdigit()) or not self._fits(tail, p)
                 ]
             spaced = (
                 _LAST_RUN.search(tail[:-1], pos=max(0, len(tail) - WINDOW)) if tail[-1:].isspace() else None
             )
             if spaced is None or spaced.group("sep"):
-                return self._drop(logits, self._starts[kind])
+                return self._drop(logits, self._starts[key])
             value = parse_number(spaced.group("run"))  # "25 %" is a percentage too
-            return self._drop(
-                logits, self._starts[kind] + self._suffixes(value, _kind_before(tail[: spaced.start()]))
-            )
+            suffixes = self._suffixes(value, _kind_before(tail[: spaced.start()]))
+            return self._drop(logits, self._starts[key] + suffixes)
         kind = _kind_before(tail[: last.start()])
         run, sep = last.group("run"), last.group("sep")
         bad_digits = [i for i, p in self.tables.digit_pieces.items() if not self._fits(tail, p)]
@@ -166,15 +166,21 @@ class FactNumbers:
         """Whether every number ``piece`` starts or extends after ``tail`` is, or begins, a fact's."""
         text = tail + piece
         for match in _RUN.finditer(text, pos=max(0, len(tail) - WINDOW)):
-            if match.end() <= len(tail) and match.end() < len(text):
-                continue  # finished before the piece
+            if match.end() < len(tail):
+                continue  # finished before the piece (judged then)
             kind = self._kinds[_kind_before(text[: match.start()])]
             if match.end() == len(text):
                 if not kind.begins(match.group("run") + match.group("sep")):
                     return False
-            elif parse_number(match.group("run")) not in kind.values:
+            elif not self._complete(match.group("run"), kind, text[match.end() :]):
                 return False
         return True
+
+    def _complete(self, run: str, kind: _Kind, after: str) -> bool:
+        """A finished number is a fact's, and a fact's percentage when ``%`` follows."""
+        value = parse_number(run)
+        percent = after.lstrip()[:1] == "%"
+        return value in kind.values and (not percent or value in self._kinds["percent"].values)
 
     @staticmethod
     def _drop(logits: torch.Tensor, ids: list[int]) -> torch.Tensor:

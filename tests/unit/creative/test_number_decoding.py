@@ -129,3 +129,27 @@ def test_a_request_sends_the_facts_numbers() -> None:
     forms = number_forms(FACTS)
     spec = SamplingSpec(n=1, seed=None, temperature=0.8, top_p=0.95, max_tokens=8, fact_numbers=forms)
     assert copy_extra_args(spec) == {"adcreative_fact_numbers": forms}
+
+
+def test_pieces_of_several_characters_are_judged_whole() -> None:
+    pieces = {
+        0: " 5",
+        1: "89",
+        2: " 89",
+        3: "2",
+        4: "200",
+        5: " 30%",
+        6: " 2%",
+        7: " for",
+    }  # other tokenizers
+
+    def possible(text: str) -> set[str]:
+        step = FactNumbers(number_forms(FACTS), NumberTables.from_pieces(pieces), FixedTokenizer(text))
+        return {
+            pieces[i] for i, v in enumerate(step([0], torch.zeros(len(pieces))).tolist()) if math.isfinite(v)
+        }
+
+    # glued to "only", "89" is no number to the check; 2 is a number of the facts, not a percentage
+    assert possible("only") == {" 89", " 30%", "89", "2", "200", " for"}
+    assert possible("only 1") == {"2", "200"}  # 12… or 1200; " 5" would end "1"
+    assert possible("only ") == {"89", "2", " 89", " 30%", " for"}
