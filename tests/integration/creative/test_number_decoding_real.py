@@ -7,6 +7,7 @@ model picks digits of its own; with the request's facts (price 89) the engine mu
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -28,15 +29,20 @@ SCHEMA = {
     "required": ["headline"],
     "additionalProperties": False,
 }
+# The grammar lets whitespace follow the string, and a sample may spend its last tokens there before the
+# closing brace; the headline string itself is always closed, so it is read on its own.
+HEADLINE = re.compile(r'^\{\s*"headline"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
 async def _headlines(engine: VllmEngine, forms: dict[str, list[str]] | None) -> list[str]:
     prompt = engine.encode_chat([{"role": "user", "content": "Write a headline for a sale on kettles."}])
     spec = SamplingSpec(
-        n=6, seed=5, temperature=1.0, top_p=1.0, max_tokens=32, json_schema=SCHEMA, fact_numbers=forms
+        n=6, seed=5, temperature=1.0, top_p=1.0, max_tokens=64, json_schema=SCHEMA, fact_numbers=forms
     )
     output = await engine.generate(prompt, spec, f"numbers-{forms is not None}")
-    return [json.loads(c.text)["headline"] for c in output.completions]
+    found = [HEADLINE.match(c.text) for c in output.completions]
+    assert all(found), [c.text for c in output.completions]
+    return [json.loads(match.group(1)) for match in found if match]
 
 
 async def test_digits_spell_only_the_facts_numbers(real_engine: VllmEngine) -> None:
