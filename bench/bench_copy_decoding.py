@@ -127,7 +127,7 @@ def main() -> int:
     for mode, found in modes.items():
         figures += [
             Figure(f"valid first try, {mode}", found["valid_first_try_rate"]),
-            Figure(f"unfaithful candidates, {mode}", found["unfaithful"]),
+            Figure(f"unfaithful candidates, {mode}", found["unfaithful"], unit="count"),
             Figure(f"misspelled names before repair, {mode}", found["name_misspelled_rate"]),
         ]
         if mode != "off":

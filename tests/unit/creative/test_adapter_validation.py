@@ -97,4 +97,4 @@ def test_described_fields_have_their_types() -> None:
             all(isinstance(m, dict) for m in described["metrics"])
             and len(described["base_model_sha256"]) == 64
         )
-    assert [a.rank for a in reg.all()] == [16, 8, 8]
+    assert [a.rank for a in reg.all()] == [16, 16, 16]
