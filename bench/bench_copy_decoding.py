@@ -37,13 +37,14 @@ from creative.training.evaluate import misspelled_name_candidates, requests_for 
 from creative.writer import CreativeWriter  # noqa: E402
 from ranking.metrics import NAME_REPAIR_MARKER, faithfulness_violations  # noqa: E402
 
-# mode -> (exact_names, faithful_numbers, fit_words); "served" is the shipped defaults
+# mode -> (exact_names, faithful_numbers, fit_words); "fit_numbers" is what ships (names are opt-in)
 MODES = {
     "off": (False, False, False),
     "fit": (False, False, True),
     "fit_numbers": (False, True, True),
     "all": (True, True, True),
 }
+SHIPPED_MODE = "fit_numbers"
 
 
 async def measure(writer: CreativeWriter, rows: list[Any], n: int, lone: int) -> dict[str, Any]:
@@ -125,10 +126,19 @@ def main() -> int:
 
     figures = []
     for mode, found in modes.items():
+        shipped = mode == SHIPPED_MODE  # the goals hold for what ships
         figures += [
-            Figure(f"valid first try, {mode}", found["valid_first_try_rate"]),
-            Figure(f"unfaithful candidates, {mode}", found["unfaithful"], unit="count"),
-            Figure(f"misspelled names before repair, {mode}", found["name_misspelled_rate"]),
+            Figure(
+                f"valid first try, {mode}",
+                round(found["valid_first_try_rate"], 4),
+                goal=">= 0.9" if shipped else "",
+            ),
+            Figure(f"unfaithful candidates, {mode}", found["unfaithful"], "count", "0" if shipped else ""),
+            Figure(
+                f"misspelled names before repair, {mode}",
+                round(found["name_misspelled_rate"], 4),
+                goal="<= 0.01" if shipped else "",
+            ),
         ]
         if mode != "off":
             figures += [
