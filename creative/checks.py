@@ -16,13 +16,30 @@ import regex
 
 from core.schema import Product
 
-_CURRENCY_SYMBOLS = "$€£¥₹₩"
-_CURRENCY_CODES = r"USD|EUR|GBP|JPY|CAD|AUD|CHF|INR|CNY|KRW|SEK|NOK|DKK|BRL|MXN"
+CURRENCY_SYMBOLS = "$€£¥₹₩"
+CURRENCY_CODES = (
+    "USD",
+    "EUR",
+    "GBP",
+    "JPY",
+    "CAD",
+    "AUD",
+    "CHF",
+    "INR",
+    "CNY",
+    "KRW",
+    "SEK",
+    "NOK",
+    "DKK",
+    "BRL",
+    "MXN",
+)
+PERCENT_WORD = "percent"  # like "%" after a number, when a whole word (case-insensitive, as the codes)
 _NUMBER = regex.compile(
-    rf"(?P<symbol>[{_CURRENCY_SYMBOLS}])?\s?"
+    rf"(?P<symbol>[{CURRENCY_SYMBOLS}])?\s?"
     r"(?<![\w.,])(?P<number>\d+(?:[.,]\d+)*)(?![\w]*\d)"
-    rf"(?P<percent>\s?(?:%|percent\b))?"
-    rf"(?P<code>\s?(?:{_CURRENCY_CODES})\b)?",
+    rf"(?P<percent>\s?(?:%|{PERCENT_WORD}\b))?"
+    rf"(?P<code>\s?(?:{'|'.join(CURRENCY_CODES)})\b)?",
     regex.IGNORECASE,
 )
 

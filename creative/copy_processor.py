@@ -49,7 +49,7 @@ class CopyLogitsProcessor(AdapterLogitsProcessor):
         return False
 
     def new_req_logits_processor(self, params: SamplingParams) -> Step | None:
-        """The steps a request asked for (its names, its fields' limits), or None for none."""
+        """The steps a request asked for (its names, its facts' numbers, its fields' limits), or None."""
         extra = params.extra_args or {}
         steps: list[Step] = []
         if names := extra.get(name_decoding.EXTRA_ARG):
@@ -63,9 +63,9 @@ class CopyLogitsProcessor(AdapterLogitsProcessor):
         if len(steps) == 1:
             return steps[0]
 
-        def both(output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
+        def in_turn(output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
             for step in steps:
                 logits = step(output_ids, logits)
             return logits
 
-        return both
+        return in_turn

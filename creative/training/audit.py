@@ -62,7 +62,8 @@ def row_gaps(rows: list[TrainingRow], voice: str | None = None) -> list[dict[str
     and no product fact has. ``line`` is 1-based, in the order of ``rows``."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
-        groups[(row.product.name, row.placement)].append(index)
+        if row.copy_for(voice):  # rivals are the rows the audit compares: those with copy in the voice
+            groups[(row.product.name, row.placement)].append(index)
     gaps = []
     for index, row in enumerate(rows):
         copy = row.copy_for(voice)

@@ -285,7 +285,12 @@ def _load_model(
         logger.info("resuming", extra={"epoch": state.epoch, "step": state.global_step})
     elif config.init_adapter is not None:
         _check_init_adapter(config)
-        model = PeftModel.from_pretrained(base, str(config.init_adapter), is_trainable=True)
+        try:
+            model = PeftModel.from_pretrained(base, str(config.init_adapter), is_trainable=True)
+        except RuntimeError as exc:  # weights of another base model: their shapes differ
+            raise TrainingConfigError(
+                f"--init-adapter {config.init_adapter} does not fit {config.model_path}: {exc}"
+            ) from None
         state, saved = TrainState(), None
     else:
         lora = LoraConfig(
@@ -301,19 +306,32 @@ def _load_model(
 
 
 def _check_init_adapter(config: TrainConfig) -> None:
-    """The adapter to start from must be a LoRA of the same shape as the one asked for."""
+    """The adapter to start from must be a LoRA of the same shape as the one asked for (dropout too: it is
+    read from the adapter), in safetensors, and not the folder this run writes."""
     path = config.init_adapter
     assert path is not None
+    if path.resolve() == config.out.resolve():
+        raise TrainingConfigError(
+            f"--init-adapter {path} is the --out folder: write the new adapter elsewhere"
+        )
+    if not (path / "adapter_model.safetensors").is_file():
+        raise TrainingConfigError(f"--init-adapter {path}: no adapter_model.safetensors")
     try:
         saved = json.loads((path / "adapter_config.json").read_text())
     except (OSError, ValueError) as exc:
         raise TrainingConfigError(f"--init-adapter {path}: no readable adapter_config.json ({exc})") from None
-    found = (saved.get("r"), saved.get("lora_alpha"), sorted(saved.get("target_modules") or []))
-    wanted = (config.rank, config.alpha, sorted(config.target_modules))
+    found = (
+        saved.get("r"),
+        saved.get("lora_alpha"),
+        saved.get("lora_dropout"),
+        sorted(saved.get("target_modules") or []),
+    )
+    wanted = (config.rank, config.alpha, config.dropout, sorted(config.target_modules))
     if found != wanted:
         raise TrainingConfigError(
-            f"--init-adapter {path} has rank {found[0]}, alpha {found[1]}, modules {found[2]}; "
-            f"this run asks for rank {wanted[0]}, alpha {wanted[1]}, modules {wanted[2]}"
+            f"--init-adapter {path} has rank {found[0]}, alpha {found[1]}, dropout {found[2]}, "
+            f"modules {found[3]}; this run asks for rank {wanted[0]}, alpha {wanted[1]}, "
+            f"dropout {wanted[2]}, modules {wanted[3]}"
         )
 
 

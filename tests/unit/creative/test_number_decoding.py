@@ -3,6 +3,7 @@ decoder that, with the step, never writes copy the faithfulness check would reje
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -14,6 +15,7 @@ from core.schema import Product
 from creative.checks import ProductFacts
 from creative.engine import SamplingSpec, copy_extra_args
 from creative.number_decoding import FactNumbers, NumberTables, number_forms, written_forms
+from creative.repair import normalize_whitespace
 
 PRODUCT = Product(
     name="Trailblazer 2",
@@ -26,6 +28,7 @@ PRODUCT = Product(
 )
 FACTS = ProductFacts.from_product(PRODUCT)
 PIECES = [*"0123456789", ",", ".", " ", "$", "%", " USD", " off", " for", " pairs", "X", '"', " percent"]
+PIECES += ["\\n", "  ", " NOK"]  # a JSON escape (the copy reads a newline), two spaces, a code
 QUOTE = PIECES.index('"')
 
 
@@ -114,14 +117,19 @@ def _random_copy(rng: random.Random, step: FactNumbers | None) -> str:
     return JoinTokenizer().decode(ids)
 
 
+def _as_checked(raw: str) -> str:
+    """The copy as the writer checks it: the JSON string decoded, whitespace collapsed."""
+    return normalize_whitespace(json.loads(f'"{raw}"'))
+
+
 def test_a_random_writer_with_the_step_writes_only_supported_numbers() -> None:
     rng = random.Random(7)
-    without = [_random_copy(rng, None) for _ in range(200)]
+    without = [_as_checked(_random_copy(rng, None)) for _ in range(200)]
     assert sum(bool(FACTS.unsupported(text)) for text in without) > 150  # the writer invents numbers
-    written = [_random_copy(rng, _step()) for _ in range(200)]
+    written = [_as_checked(_random_copy(rng, _step())) for _ in range(300)]
     assert [text for text in written if FACTS.unsupported(text)] == []
     assert (
-        sum(bool(FACTS.unsupported(text)) == 0 and any(c.isdigit() for c in text) for text in written) > 150
+        sum(bool(FACTS.unsupported(text)) == 0 and any(c.isdigit() for c in text) for text in written) > 200
     )
 
 
@@ -153,3 +161,39 @@ def test_pieces_of_several_characters_are_judged_whole() -> None:
     assert possible("only") == {" 89", " 30%", "89", "2", "200", " for"}
     assert possible("only 1") == {"2", "200"}  # 12… or 1200; " 5" would end "1"
     assert possible("only ") == {"89", "2", " 89", " 30%", " for"}
+
+
+def _allowed(pieces: dict[int, str], text: str, step: FactNumbers | None = None) -> set[str]:
+    step = step or FactNumbers(number_forms(FACTS), NumberTables.from_pieces(pieces), FixedTokenizer(text))
+    step.tokenizer = FixedTokenizer(text)
+    return {pieces[i] for i, v in enumerate(step([0], torch.zeros(len(pieces))).tolist()) if math.isfinite(v)}
+
+
+def test_the_step_reads_the_copy_as_the_check_does() -> None:
+    """JSON escapes and runs of spaces: the check reads the decoded string with one space between words."""
+    pieces = dict(enumerate(["7", "n7", "2", " %", "%", " 2", "\\", " ", "8"]))
+    assert FACTS.unsupported("Features: 7 colors") and not FACTS.unsupported("Features: 2 colors")
+    assert _allowed(pieces, '{"headline": "Features:\\n') & {"7", "2"} == {"2"}  # "\n7" is " 7"
+    assert "n7" not in _allowed(pieces, '{"headline": "Features:\\')  # an escape cut off at the end
+    assert "7" in _allowed(pieces, '{"headline": "Features:n')  # glued to a word: no number
+    assert {" %", "%"} & _allowed(pieces, "only 2  ") == set()  # "2  %" reads "2 %"
+    assert " 2" not in _allowed(pieces, "only $ ")  # "$  2" reads "$ 2": money, and 2 is no price
+    step = FactNumbers(number_forms(FACTS), NumberTables.from_pieces(pieces), FixedTokenizer(""))
+    for tail in ("only $", "only $ ", "only ", "only  ", "only $"):  # one step, many tails: what it keeps
+        assert (" 2" in _allowed(pieces, tail, step)) == ("$" not in tail)  # still fits each
+
+
+def test_currency_codes_and_percent_words_as_the_check_knows_them() -> None:
+    pieces = dict(
+        enumerate([" NOK", " nok", " G", "BP", "BPS", " per", "cent", "centimeters", " USD", "X7", "7"])
+    )
+    assert (
+        FACTS.unsupported("only 2 NOK") and FACTS.unsupported("only 2 GBP") and FACTS.unsupported("2 percent")
+    )
+    assert {" NOK", " nok", " USD"} & _allowed(pieces, "only 2") == set()  # 2 is a number, not a price
+    assert " USD" in _allowed(pieces, "only 89")
+    assert _allowed(pieces, "only 2 G") & {"BP", "BPS"} == {"BPS"}  # "2 GBPS" is no currency
+    assert _allowed(pieces, "only 2 per") & {"cent", "centimeters"} == {"centimeters"}
+    assert "cent" in _allowed(pieces, "only 30 per")  # 30 is the facts' percentage
+    assert "X7" not in _allowed(pieces, "only 0.125")  # "0.125X7": the check would read "0"
+    assert "7" in _allowed(pieces, "only 0.125 X")

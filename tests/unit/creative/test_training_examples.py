@@ -135,3 +135,9 @@ def test_a_run_can_start_from_another_adapter(tmp_path: Path) -> None:
 
     with pytest.raises(TrainingConfigError, match="rank 4, alpha 8"):
         train(tiny_config(tmp_path, rank=8, out=tmp_path / "wrong", init_adapter=first.out), progress=False)
+    with pytest.raises(TrainingConfigError, match="dropout"):
+        train(
+            tiny_config(tmp_path, dropout=0.2, out=tmp_path / "wrong", init_adapter=first.out), progress=False
+        )
+    with pytest.raises(TrainingConfigError, match="is the --out folder"):
+        train(tiny_config(tmp_path, out=first.out, init_adapter=first.out), progress=False)
