@@ -11,6 +11,8 @@ logits processor keeps the digits on the facts' numbers instead:
 - a complete number may not be followed by ``%`` unless the facts hold it as a percentage, nor by a
   currency code unless they hold it as money.
 
+Everything is judged on the copy as the check reads it: the generated JSON string decoded (``\\n7`` is a
+newline and a 7) and its whitespace runs one space, with the check's own currency codes and "percent".
 Numbers glued to a word ("X5", "v.2") are not numbers to the check and are left alone here too; numbers
 spelled out in words are not checked. The check after decoding stays the authority: a row whose every
 possibility would be dropped is left as it was. Requests opt in with
