@@ -7,6 +7,9 @@ distinctive single words (CamelCase, a digit or a hyphen: "TrailRunner", "X200",
 A run of the copy's words is a near miss of a protected name when, compared case-insensitively, it is not
 the name but is within a small edit distance of it (normalized Levenshtein similarity ≥ 0.8, from
 rapidfuzz), and its first and last words overlap the name's (so a neighbouring word is never swallowed).
+A run of as many words as the name whose differing words are all real English words chose other words
+("turned compost" near Turnwell Compost, "Cloudstep suit" near Cloudstep Shift): it is left as written, since
+respelling it would change what the copy says.
 Names shorter than five characters are only ever matched exactly (too many real words are one edit away).
 Each near miss is replaced by the name as the advertiser spells it; the caller re-checks the field's
 limits afterwards (a repaired name may be longer).
@@ -70,6 +73,14 @@ def _edges_overlap(window: list[str], name: list[str]) -> bool:
     return close(window[0], name[0]) and close(window[-1], name[-1])
 
 
+def _other_real_words(window: list[str], name: list[str]) -> bool:
+    """Word for word, every word that differs from the name's is an English word: chosen, not misspelled."""
+    from ranking.spelling import is_english_word  # here: the CLI's import stays free of ranking
+
+    differing = [word for word, named in zip(window, name, strict=True) if word != named]
+    return bool(differing) and all(is_english_word(word) for word in differing)
+
+
 @dataclass(frozen=True)
 class NameGuard:
     """The names a product's copy must spell exactly, longest first."""
@@ -118,6 +129,8 @@ class NameGuard:
                     if not _edges_overlap(window, target) or not _one_phrase(
                         text, words[start : start + size]
                     ):
+                        continue
+                    if size == len(target) and _other_real_words(window, target):
                         continue
                     if Levenshtein.normalized_similarity(joined, name.lower()) >= MIN_SIMILARITY:
                         original = text[words[start].start : words[start + size - 1].end]

@@ -65,6 +65,8 @@ def test_near_misses_are_spelled_exactly(product: Product, text: str, fixed: str
         (JACKET, "Light Down Jacket's hood packs away"),
         (Product(name="Workhand Balm"), "Workhand: a balm for cracked hands"),  # two phrases, not a typo
         (Product(name="Nodrest Travel Pillow"), "Nodrest, the pillow that folds"),
+        (Product(name="Turnwell Compost"), "Feed your beds turned compost"),  # other real words, not typos
+        (Product(name="Cloudstep Shift"), "A Cloudstep suit for the night shift"),
     ],
 )
 def test_correct_copy_and_ordinary_words_are_left_alone(product: Product, text: str) -> None:
