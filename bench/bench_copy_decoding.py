@@ -47,6 +47,11 @@ MODES = {
 SHIPPED_MODE = "fit_numbers"
 
 
+def _rounded(rate: float | None) -> float | None:
+    """A rate to 4 places; None (no candidates in that mode) stays None."""
+    return None if rate is None else round(rate, 4)
+
+
 async def measure(writer: CreativeWriter, rows: list[Any], n: int, lone: int) -> dict[str, Any]:
     """All rows at once, then ``lone`` requests one at a time."""
     requests = requests_for(rows, n)
@@ -130,13 +135,13 @@ def main() -> int:
         figures += [
             Figure(
                 f"valid first try, {mode}",
-                round(found["valid_first_try_rate"], 4),
+                _rounded(found["valid_first_try_rate"]),
                 goal=">= 0.9" if shipped else "",
             ),
             Figure(f"unfaithful candidates, {mode}", found["unfaithful"], "count", "0" if shipped else ""),
             Figure(
                 f"misspelled names before repair, {mode}",
-                round(found["name_misspelled_rate"], 4),
+                _rounded(found["name_misspelled_rate"]),
                 goal="<= 0.01" if shipped else "",
             ),
         ]
