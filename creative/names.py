@@ -18,6 +18,7 @@ limits afterwards (a repaired name may be longer).
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from dataclasses import dataclass
 
 import regex
@@ -40,12 +41,18 @@ class _Word:
     end: int
 
 
+def _edge(char: str) -> bool:
+    """Punctuation, or an emoji and its joiners ("🍰Nodrest" is the name after a cake)."""
+    return char in _EDGE_PUNCTUATION or unicodedata.category(char) in ("So", "Mn", "Cf")
+
+
 def _words(text: str) -> list[_Word]:
     found = []
     for match in _WORD.finditer(text):
         token = match.group()
-        left = len(token) - len(token.lstrip(_EDGE_PUNCTUATION))
-        core = _POSSESSIVE.sub("", token.strip(_EDGE_PUNCTUATION))  # "Fernwick's" is the name, possessive
+        left = next((i for i, c in enumerate(token) if not _edge(c)), len(token))
+        right = next((i for i, c in enumerate(reversed(token)) if not _edge(c)), len(token))
+        core = _POSSESSIVE.sub("", token[left : len(token) - right])  # "Fernwick's" is the name, possessive
         if core:
             found.append(_Word(core, match.start() + left, match.start() + left + len(core)))
     return found

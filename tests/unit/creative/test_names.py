@@ -32,6 +32,7 @@ SHOE = Product(name="TrailRunner X", brand="Peak")
         (SHOE, "Peak TrailRuner X for the trail", "Peak TrailRunner X for the trail"),
         (SHOE, "Trail Runner X is here", "TrailRunner X is here"),
         (SHOE, '"TrailRuner" sale', '"TrailRunner" sale'),
+        (SHOE, "✨TrailRuner X✨ is here", "✨TrailRunner X✨ is here"),  # emoji kept around the name
         (
             Product(name="Cloudstep Shift"),
             "Clothstep Shift for long shifts",
@@ -66,6 +67,10 @@ def test_near_misses_are_spelled_exactly(product: Product, text: str, fixed: str
         (Product(name="Workhand Balm"), "Workhand: a balm for cracked hands"),  # two phrases, not a typo
         (Product(name="Nodrest Travel Pillow"), "Nodrest, the pillow that folds"),
         (Product(name="Turnwell Compost"), "Feed your beds turned compost"),  # other real words, not typos
+        (
+            Product(name="Nodrest Travel Pillow"),
+            "🍰Nodrest Travel Pillow, sweet dreams",
+        ),  # an emoji is no typo
         (Product(name="Cloudstep Shift"), "A Cloudstep suit for the night shift"),
     ],
 )
